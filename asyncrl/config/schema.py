@@ -1,0 +1,197 @@
+"""Typed config schemas, one dataclass per concern. Each component receives only its own slice.
+
+The YAML files in ``conf/`` mirror these classes; ``asyncrl.config.store`` registers them in Hydra's
+ConfigStore so that composition type-checks every value. ``__post_init__`` checks ranges, so a config
+that exists is a valid one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+
+class ConfigValueError(ValueError):
+    """A value out of range. ``key`` is the dotted path, ``hint`` what would be right."""
+
+    def __init__(self, key: str, given: Any, hint: str):
+        self.key, self.given, self.hint = key, given, hint
+        super().__init__(f"{key}={given!r} is invalid: {hint}")
+
+
+def _check(ok: bool, key: str, given: Any, hint: str) -> None:
+    if not ok:
+        raise ConfigValueError(key, given, hint)
+
+
+def _choice(key: str, given: str, options: tuple[str, ...]) -> None:
+    _check(given in options, key, given, f"expected one of {', '.join(options)}")
+
+
+@dataclass
+class EnvConfig:
+    """Which environment and how to build it."""
+
+    name: str = MISSING  # the name the user typed (env=NAME); also the default experiment name
+    factory: str = "envs.gymnasium_env:make_env"  # "module:function" that builds one env
+    id: str = ""  # passed to the factory: a Gymnasium id, a VizDoom scenario, ...
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the factory
+    frameskip: int = 1  # frames per agent step, only for reporting frames (Sample Factory's convention)
+
+    def __post_init__(self) -> None:
+        _check(":" in self.factory, "env.factory", self.factory, "expected 'module:function'")
+        _check(self.frameskip >= 1, "env.frameskip", self.frameskip, "expected an integer >= 1")
+
+
+@dataclass
+class ModelConfig:
+    """The actor-critic network. The encoder is chosen from the observation space when ``auto``."""
+
+    encoder: str = "auto"  # auto | mlp | convnet_simple
+    mlp_layers: list[int] = field(default_factory=lambda: [64, 64])  # hidden sizes for vector inputs
+    conv_fc_size: int = 512  # convnet_simple: width of the fully connected layer after the convs
+    core: str = "none"  # none | gru | lstm
+    core_size: int = 512  # hidden size of the recurrent core
+    nonlinearity: str = "elu"  # elu | relu | tanh
+    normalize_obs: bool = True  # running mean/std per element, clipped to +-obs_clip
+    obs_clip: float = 5.0
+    normalize_returns: bool = True  # the value head predicts normalized returns
+
+    def __post_init__(self) -> None:
+        _choice("model.encoder", self.encoder, ("auto", "mlp", "convnet_simple"))
+        _choice("model.core", self.core, ("none", "gru", "lstm"))
+        _choice("model.nonlinearity", self.nonlinearity, ("elu", "relu", "tanh"))
+        _check(all(int(n) > 0 for n in self.mlp_layers), "model.mlp_layers", list(self.mlp_layers),
+               "expected positive layer sizes")
+        _check(self.core_size > 0, "model.core_size", self.core_size, "expected an integer > 0")
+        _check(self.conv_fc_size > 0, "model.conv_fc_size", self.conv_fc_size, "expected an integer > 0")
+        _check(self.obs_clip > 0, "model.obs_clip", self.obs_clip, "expected a number > 0")
+
+
+@dataclass
+class AlgoConfig:
+    """APPO with V-trace (or GAE). Defaults are Sample Factory's where it has one."""
+
+    gamma: float = 0.99
+    lr: float = 1e-4
+    adam_eps: float = 1e-6
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    rollout: int = 32  # steps per trajectory chunk (and BPTT length)
+    batch_size: int = 1024  # transitions per learner step (whole chunks are taken until it is reached)
+    num_epochs: int = 1  # passes over each batch
+    num_minibatches: int = 1  # minibatches per epoch (split along envs, so sequences stay whole)
+    advantage: str = "vtrace"  # vtrace | gae
+    vtrace_rho: float = 1.0  # rho-bar: clip of importance weights in the value targets
+    vtrace_c: float = 1.0  # c-bar: clip of the trace-cutting coefficients
+    vtrace_pg_rho: float = 1.0  # clip of importance weights in the policy-gradient advantages
+    gae_lambda: float = 0.95
+    normalize_advantages: bool = True
+    ppo_clip_ratio: float = 0.1  # ratio clipped to [1/(1+c), 1+c], as Sample Factory does
+    ppo_clip_value: float = 1.0  # value clip around the behaviour value; 0 turns it off
+    value_loss_coeff: float = 0.5
+    entropy_coeff: float = 0.003
+    kl_coeff: float = 0.0  # penalty on the sample estimate of KL(behaviour || current)
+    max_grad_norm: float = 4.0  # 0 turns clipping off
+    reward_scale: float = 1.0
+    reward_clip: float = 1000.0
+    max_policy_lag: int = 100  # samples whose lag (learner version - behaviour version) exceeds this are dropped
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.gamma <= 1.0, "algo.gamma", self.gamma, "expected a number in [0, 1]")
+        _check(self.lr > 0, "algo.lr", self.lr, "expected a number > 0")
+        _check(self.rollout >= 1, "algo.rollout", self.rollout, "expected an integer >= 1")
+        _check(self.batch_size >= self.rollout and self.batch_size % self.rollout == 0, "algo.batch_size",
+               self.batch_size, f"expected a positive multiple of algo.rollout={self.rollout}")
+        _check(self.num_epochs >= 1, "algo.num_epochs", self.num_epochs, "expected an integer >= 1")
+        _check(self.num_minibatches >= 1, "algo.num_minibatches", self.num_minibatches,
+               "expected an integer >= 1")
+        _choice("algo.advantage", self.advantage, ("vtrace", "gae"))
+        for name in ("vtrace_rho", "vtrace_c", "vtrace_pg_rho", "ppo_clip_ratio", "reward_scale", "reward_clip"):
+            _check(getattr(self, name) > 0, f"algo.{name}", getattr(self, name), "expected a number > 0")
+        for name in ("ppo_clip_value", "value_loss_coeff", "entropy_coeff", "kl_coeff", "max_grad_norm"):
+            _check(getattr(self, name) >= 0, f"algo.{name}", getattr(self, name), "expected a number >= 0")
+        _check(0.0 <= self.gae_lambda <= 1.0, "algo.gae_lambda", self.gae_lambda, "expected a number in [0, 1]")
+        _check(self.max_policy_lag >= 0, "algo.max_policy_lag", self.max_policy_lag, "expected an integer >= 0")
+        _check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "algo.adam_betas",
+               list(self.adam_betas), "expected two numbers in [0, 1)")
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how the components run."""
+
+    kind: str = "ray"  # ray | serial (everything in one process, for debugging and fast tests)
+    inference: str = "local"  # local (a policy copy inside each sampler) | remote (one batched actor per node)
+    num_samplers: int = 2
+    num_envs: int = 8  # envs per sampler, split into two groups that alternate
+    device: str = "auto"  # auto | cpu | cuda: where the learner and remote inference run
+    sampler_threads: int = 1  # torch threads per sampler
+    learner_threads: int = 1  # torch threads of the learner
+    inference_threads: int = 1  # torch threads of the remote inference actor
+    max_batches_ahead: int = 2  # trajectories buffered beyond what the learner is training on, in batches
+    address: str | None = None  # Ray cluster address; None starts an embedded local Ray
+    num_cpus: int | None = None  # CPUs for the embedded Ray (None: the machine's)
+
+    def __post_init__(self) -> None:
+        _choice("runtime.kind", self.kind, ("ray", "serial"))
+        _choice("runtime.inference", self.inference, ("local", "remote"))
+        _choice("runtime.device", self.device, ("auto", "cpu", "cuda"))
+        _check(self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers, "expected an integer >= 1")
+        _check(self.num_envs >= 1, "runtime.num_envs", self.num_envs, "expected an integer >= 1")
+        for name in ("sampler_threads", "learner_threads", "inference_threads", "max_batches_ahead"):
+            _check(getattr(self, name) >= 1, f"runtime.{name}", getattr(self, name), "expected an integer >= 1")
+
+
+@dataclass
+class TrainConfig:
+    """The budget and the checkpoints."""
+
+    env_steps: int = 1_000_000  # budget in agent steps (frames = env_steps * env.frameskip)
+    max_wall_s: float = 0.0  # stop after this many seconds as well; 0 means no limit
+    checkpoint_every_s: float = 120.0
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.env_steps >= 1, "train.env_steps", self.env_steps, "expected an integer >= 1")
+        _check(self.max_wall_s >= 0, "train.max_wall_s", self.max_wall_s, "expected a number >= 0")
+        _check(self.checkpoint_every_s > 0, "train.checkpoint_every_s", self.checkpoint_every_s,
+               "expected a number > 0")
+        _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints,
+               "expected an integer >= 1")
+
+
+@dataclass
+class LoggingConfig:
+    """Console, TensorBoard and wandb."""
+
+    console_every_s: float = 5.0
+    tensorboard: bool = True
+    wandb: str = "offline"  # offline | online | disabled
+    wandb_project: str = "asyncrl"
+    stats_window: int = 100  # episodes averaged for the reported mean return
+
+    def __post_init__(self) -> None:
+        _choice("logging.wandb", self.wandb, ("offline", "online", "disabled"))
+        _check(self.console_every_s > 0, "logging.console_every_s", self.console_every_s, "expected a number > 0")
+        _check(self.stats_window >= 1, "logging.stats_window", self.stats_window, "expected an integer >= 1")
+
+
+@dataclass
+class Config:
+    """A whole experiment."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    name: str = ""  # the run's name (set by experiment=NAME); empty means the env's name
+    run_dir: str = ""  # empty means runs/<name>
+    restart_behavior: str = "resume"  # resume | overwrite
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("restart_behavior", self.restart_behavior, ("resume", "overwrite"))
