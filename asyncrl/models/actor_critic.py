@@ -1,0 +1,111 @@
+"""The actor-critic: obs preprocessing → encoder → core → policy head and value head (shared weights).
+
+The value head predicts *normalized* returns; ``returns_normalizer`` maps them back to reward units
+(identity when ``normalize_returns`` is off). ``act`` returns values in reward units, ``evaluate`` the
+raw (normalized) head output, so the learner denormalizes once, with the same statistics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from asyncrl.models.core import Core
+from asyncrl.models.distributions import ActionDistribution, ActionHead, ActionSpec
+from asyncrl.models.encoders import build_encoder
+from asyncrl.models.normalize import ObsPreprocessor, RunningMeanStd
+
+if TYPE_CHECKING:  # the models only read attributes of their config slice
+    from asyncrl.config.schema import ModelConfig
+
+RETURNS_CLIP = 5.0  # Sample Factory's default clip, which its returns normalizer uses too
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, obs_space: spaces.Dict, action_space: spaces.Space, cfg: ModelConfig):
+        super().__init__()
+        if not isinstance(obs_space, spaces.Dict):
+            raise ValueError(f"ActorCritic expects a Dict observation space, got {obs_space}")
+        self.obs_space = obs_space
+        self.action_spec = ActionSpec.from_space(action_space)
+        self.obs_preprocessor = ObsPreprocessor(obs_space, enabled=cfg.normalize_obs, clip=cfg.obs_clip)
+        self.encoder = build_encoder(obs_space, cfg)
+        self.core = Core(cfg.core, self.encoder.out_size, cfg.core_size)
+        self.action_head = ActionHead(self.action_spec, self.core.out_size)
+        self.critic = nn.Linear(self.core.out_size, 1)
+        self.returns_normalizer = RunningMeanStd((1,), clip=RETURNS_CLIP, enabled=cfg.normalize_returns)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Sample Factory's "orthogonal" init: gain 1.0, zero biases, on Linear and Conv2d only; the
+        # GRU/LSTM keep torch's init.
+        for m in self.modules():
+            if isinstance(m, nn.Linear | nn.Conv2d):
+                nn.init.orthogonal_(m.weight, gain=1.0)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def state_size(self) -> int:
+        return self.core.state_size
+
+    def initial_state(self, n: int, device: torch.device | str | None = None) -> torch.Tensor | None:
+        """Zeros ``[n, S]``, or None without a core (the data contract's ``rnn_state=None``)."""
+        return self.core.initial_state(n, device)
+
+    def _encode(self, obs: dict[str, torch.Tensor], lead: int) -> torch.Tensor:
+        """Observations with ``lead`` leading dims -> features ``[*lead_shape, H]``, encoded as one batch."""
+        lead_shape = next(iter(obs.values())).shape[:lead]
+        flat = {k: obs[k].reshape(-1, *space.shape) for k, space in self.obs_space.spaces.items()}
+        x = self.encoder(self.obs_preprocessor(flat))
+        return x.reshape(*lead_shape, x.shape[-1])
+
+    @torch.no_grad()
+    def act(
+        self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One step for ``N`` observations -> ``(actions [N, A], logp [N], values [N] in reward units,
+        new_state [N, S] or None)``. ``state`` None means zeros (or no core)."""
+        y, new_state = self.core.step(self._encode(obs, 1), state)
+        dist = self.action_head(y)
+        actions = dist.mode() if deterministic else dist.sample()
+        values = self.returns_normalizer.denormalize(self.critic(y).squeeze(-1))
+        return actions, dist.log_prob(actions), values, new_state
+
+    def evaluate(
+        self,
+        obs: dict[str, torch.Tensor],
+        state0: torch.Tensor | None,
+        resets: torch.Tensor,
+        actions: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """A time-major batch for the loss.
+
+        obs ``[T+1, B, ...]``, state0 ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's
+        state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
+        ``values [T+1, B]`` (normalized: the raw head output).
+        """
+        y, _ = self.core.unroll(self._encode(obs, 2), state0, resets)
+        dist: ActionDistribution = self.action_head(y[:-1])
+        return {
+            "logp": dist.log_prob(actions),
+            "entropy": dist.entropy(),
+            "values": self.critic(y).squeeze(-1),
+        }
+
+    def update_obs_normalizer(self, obs: dict[str, torch.Tensor]) -> None:
+        """Update the running statistics from observations with any leading dims ``[..., *shape]``."""
+        self.obs_preprocessor.update(obs)
+
+
+def numpy_state_dict(module: nn.Module) -> dict[str, np.ndarray]:
+    """Parameters and buffers as numpy copies (safe to publish while training goes on)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_numpy_state_dict(module: nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Load from numpy arrays; read-only arrays (Ray's zero-copy reads) are fine."""
+    module.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()})
