@@ -152,6 +152,8 @@ class TrainConfig:
     max_wall_s: float = 0.0  # stop after this many seconds as well; 0 means no limit
     checkpoint_every_s: float = 120.0
     keep_checkpoints: int = 3
+    target_return: float | None = None  # stop early once policy 0's mean return reaches this ...
+    target_window: int = 20  # ... over its last this many episodes
 
     def __post_init__(self) -> None:
         _check(self.env_steps >= 1, "train.env_steps", self.env_steps, "expected an integer >= 1")
@@ -160,6 +162,7 @@ class TrainConfig:
                "expected a number > 0")
         _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints,
                "expected an integer >= 1")
+        _check(self.target_window >= 1, "train.target_window", self.target_window, "expected an integer >= 1")
 
 
 @dataclass

@@ -1,0 +1,33 @@
+# Each target sets itself up: a fresh clone needs only Python >= 3.11 and `make`.
+PYTHON ?= python3
+VENV ?= .venv
+# Users get whatever torch pip resolves for their machine (CUDA where there is one).
+# CI pins the CPU build first (see .ci/run), which this requirement then accepts.
+TORCH ?= torch
+ARGS ?= env=cartpole
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+
+.PHONY: setup train test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+train: $(BIN)/.installed
+	$(BIN)/python -m asyncrl.train $(ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check asyncrl envs tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs outputs

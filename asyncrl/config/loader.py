@@ -1,0 +1,152 @@
+"""Compose a ``Config`` from ``conf/`` and command-line overrides, or fail with one clear line.
+
+Hydra's own errors are multi-line and end in a traceback hint; researchers mistype keys all the time, so
+every override is checked against the schema first and the message names the key, what was given and
+what would be right.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from asyncrl.config.schema import Config, ConfigValueError
+from asyncrl.config.store import register_configs
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = ("env", "runtime", "experiment")
+# Keys under these paths are free-form dicts handed to a factory.
+FREE_FORM = ("env.kwargs",)
+# Sample Factory's names for our keys: people coming from it type these first.
+SF_NAMES = {
+    "learning_rate": "algo.lr", "exploration_loss_coeff": "algo.entropy_coeff",
+    "num_workers": "runtime.num_samplers", "num_envs_per_worker": "runtime.num_envs",
+    "train_for_env_steps": "train.env_steps", "env_frameskip": "env.frameskip", "recurrence": "algo.rollout",
+    "use_rnn": "model.core", "rnn_type": "model.core", "rnn_size": "model.core_size",
+}
+
+
+class ConfigError(Exception):
+    """A bad experiment definition, explained in one line."""
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def schema_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every settable dotted key of the schema."""
+    keys = []
+    for f in fields(cls):
+        key = f"{prefix}{f.name}"
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        if is_dataclass(default):
+            keys.extend(schema_keys(type(default), key + "."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def _close(word: str, options: list[str]) -> str:
+    leaf = word.rsplit(".", 1)[-1]
+    matches = ([SF_NAMES[leaf]] if leaf in SF_NAMES else []) + difflib.get_close_matches(word, options, n=3, cutoff=0.5)
+    matches = list(dict.fromkeys(matches))[:3]
+    return ", ".join(matches) if matches else ", ".join(options[:8])
+
+
+def _gym_ids() -> list[str]:
+    import gymnasium
+
+    return sorted(gymnasium.envs.registry.keys())
+
+
+def _resolve_env(name: str) -> list[str]:
+    """env=NAME: a file in conf/env, else any registered Gymnasium id through conf/env/gym.yaml."""
+    if name in group_options("env"):
+        return [f"env={name}"]
+    if name in _gym_ids():
+        return ["env=gym", f"env.name={name}", f"env.id={name}"]
+    names = [n for n in group_options("env") if n != "gym"]
+    raise ConfigError(
+        f"env={name!r} is unknown: expected one of {', '.join(names)} or a registered Gymnasium id; "
+        f"closest: {_close(name, names + _gym_ids())}"
+    )
+
+
+def _rewrite(overrides: list[str]) -> list[str]:
+    """Check each override's key against the schema and turn our shorthands into Hydra overrides."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    keys = schema_keys()
+    out: list[str] = []
+    for text, ov in zip(overrides, parsed, strict=True):
+        key = ov.key_or_group
+        if key == "env":
+            out += _resolve_env(str(ov.value()))
+        elif key == "experiment":
+            name = str(ov.value())
+            # A recipe file applies its deltas; any other name just names the run.
+            out += ([f"+experiment={name}"] if name in group_options("experiment") else []) + [f"name={name}"]
+        elif key == "runtime" and ov.value() not in group_options("runtime"):
+            raise ConfigError(f"runtime={ov.value()!r} is unknown: expected one of "
+                              f"{', '.join(group_options('runtime'))}")
+        elif any(key.startswith(p + ".") for p in FREE_FORM):
+            out.append("++" + text.lstrip("+"))  # free-form dicts take new keys
+        elif key in GROUPS or key in keys:
+            out.append(text)
+        else:
+            raise ConfigError(f"unknown config key {key!r} (given {text!r}); closest valid keys: "
+                              f"{_close(key, keys)}")
+    return out
+
+
+def load_config(overrides: list[str]) -> Config:
+    """Compose conf/config.yaml with ``overrides`` and return the validated, typed ``Config``."""
+    try:
+        hydra_overrides = _rewrite(overrides)
+    except Exception as e:  # the override grammar itself (e.g. 'key=' with a bad quote)
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"cannot parse overrides {' '.join(overrides)!r}: {str(e).splitlines()[0]}") from e
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            composed = compose(config_name="config", overrides=hydra_overrides)
+        cfg = OmegaConf.to_object(composed)
+    except ConfigValueError as e:
+        raise ConfigError(f"{e.key}={e.given!r} is out of range: {e.hint}") from e
+    except OmegaConfBaseException as e:
+        raise ConfigError(_omegaconf_message(e)) from e
+    except Exception as e:  # Hydra's composition errors wrap the OmegaConf cause
+        cause = e.__cause__
+        if isinstance(cause, ConfigValueError):
+            raise ConfigError(f"{cause.key}={cause.given!r} is out of range: {cause.hint}") from e
+        if isinstance(cause, OmegaConfBaseException):
+            raise ConfigError(_omegaconf_message(cause)) from e
+        raise ConfigError(" ".join(str(e).split())) from e
+    finally:
+        GlobalHydra.instance().clear()
+    assert isinstance(cfg, Config)
+    if not cfg.name:
+        cfg.name = cfg.env.name
+    return cfg
+
+
+def _omegaconf_message(e: OmegaConfBaseException) -> str:
+    key = getattr(e, "full_key", None) or "config"
+    msg = getattr(e, "msg", None) or str(e)
+    first = msg.splitlines()[0]
+    if "Missing mandatory value" in first:
+        return f"{key} is required but not set: add {key}=VALUE"
+    return f"{key}: {first}"
+
+
+def config_to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

@@ -1,0 +1,41 @@
+"""Runs the current policy of each population member on batches of observations (no Ray here)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from asyncrl.config.schema import ModelConfig
+from asyncrl.data import ObsDict, PolicyOutput, Weights
+from asyncrl.models.actor_critic import ActorCritic, load_numpy_state_dict
+
+
+class PolicyRunner:
+    def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, model_cfg: ModelConfig,
+                 policy_ids: tuple[int, ...] = (0,), device: str = "cpu", deterministic: bool = False):
+        self.device = torch.device(device)
+        self.deterministic = deterministic
+        self.models = {pid: ActorCritic(obs_space, action_space, model_cfg).to(self.device).eval()
+                       for pid in policy_ids}
+        self.versions = dict.fromkeys(policy_ids, -1)  # -1: no weights received yet
+
+    def set_weights(self, weights: Weights) -> None:
+        # Versions only move forward: a late, stale broadcast must not roll a policy back.
+        if weights.version > self.versions[weights.policy_id]:
+            load_numpy_state_dict(self.models[weights.policy_id], weights.state)
+            self.versions[weights.policy_id] = weights.version
+
+    def infer(self, policy_id: int, obs: ObsDict, rnn_state: np.ndarray | None) -> PolicyOutput:
+        model = self.models[policy_id]
+        with torch.inference_mode():
+            obs_t = {k: torch.as_tensor(v, device=self.device) for k, v in obs.items()}
+            state = None if rnn_state is None else torch.as_tensor(rnn_state, device=self.device)
+            actions, logp, values, new_state = model.act(obs_t, state, deterministic=self.deterministic)
+        return PolicyOutput(
+            actions=actions.cpu().numpy(),
+            logp=logp.float().cpu().numpy(),
+            values=values.float().cpu().numpy(),
+            rnn_state=None if new_state is None else new_state.float().cpu().numpy(),
+            version=self.versions[policy_id],
+        )

@@ -1,0 +1,134 @@
+"""The learner of one policy: V-trace (or GAE) targets, the APPO loss, an optimizer step per minibatch.
+
+Each call of ``train`` consumes one batch of whole trajectory chunks and publishes one new weights
+version. Policy lag is measured in those versions.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from asyncrl.algo.appo_loss import LossCoefficients, appo_loss, normalize_advantages
+from asyncrl.algo.gae import gae
+from asyncrl.algo.targets import scale_and_clip_rewards, step_discounts_and_rewards
+from asyncrl.algo.vtrace import vtrace
+from asyncrl.config.schema import AlgoConfig, ModelConfig
+from asyncrl.data import Trajectory, Weights, concat_trajectories
+from asyncrl.models.actor_critic import ActorCritic, numpy_state_dict
+
+
+def _tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    # Arrays from the object store are read-only; torch needs a writable buffer.
+    return torch.as_tensor(x if x.flags.writeable else x.copy(), device=device)
+
+
+class Learner:
+    def __init__(self, policy_id: int, obs_space: gym.spaces.Dict, action_space: gym.Space,
+                 model_cfg: ModelConfig, algo_cfg: AlgoConfig, device: str = "cpu", seed: int = 0):
+        torch.manual_seed(seed + policy_id)
+        self.policy_id = policy_id
+        self.cfg = algo_cfg
+        self.device = torch.device(device)
+        self.model = ActorCritic(obs_space, action_space, model_cfg).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=algo_cfg.lr, eps=algo_cfg.adam_eps,
+                                          betas=tuple(algo_cfg.adam_betas))
+        self.version = 0
+        self.env_steps = 0  # transitions trained on, dropped ones included
+        self.coeffs = LossCoefficients(algo_cfg.ppo_clip_ratio, algo_cfg.ppo_clip_value, algo_cfg.value_loss_coeff,
+                                       algo_cfg.entropy_coeff, algo_cfg.kl_coeff)
+
+    # -- training ---------------------------------------------------------------------------------------
+
+    def train(self, chunks: list[Trajectory]) -> dict[str, float]:
+        """One batch: returns scalar metrics; ``self.version`` advances by one."""
+        batch = concat_trajectories([c for c in chunks if c.policy_id == self.policy_id])
+        batch.validate()
+        data = self._to_tensors(batch)
+        lag = self.version - data["policy_versions"]
+        valid = lag <= self.cfg.max_policy_lag
+        self.model.update_obs_normalizer({k: v[:-1] for k, v in data["obs"].items()})
+
+        metrics: dict[str, list[float]] = {}
+        num_envs = batch.num_envs
+        for _ in range(self.cfg.num_epochs):
+            for cols in torch.randperm(num_envs).chunk(self.cfg.num_minibatches):
+                for k, v in self._minibatch_step(data, valid, cols).items():
+                    metrics.setdefault(k, []).append(v)
+
+        self.version += 1
+        self.env_steps += batch.num_steps
+        out = {k: float(np.mean(v)) for k, v in metrics.items()}
+        lag_f = lag.float()
+        out |= {"policy_lag/min": float(lag_f.min()), "policy_lag/mean": float(lag_f.mean()),
+                "policy_lag/max": float(lag_f.max()), "stats/dropped_samples": float((~valid).sum()),
+                "stats/batch_size": float(batch.num_steps), "stats/version": float(self.version)}
+        return out
+
+    def _to_tensors(self, batch: Trajectory) -> dict:
+        d = self.device
+        data = {name: _tensor(getattr(batch, name), d) for name in (
+            "actions", "rewards", "terminated", "truncated", "final_values", "behaviour_logp",
+            "behaviour_values", "policy_versions")}
+        data["obs"] = {k: _tensor(v, d) for k, v in batch.obs.items()}
+        data["rnn_state"] = None if batch.rnn_state is None else _tensor(batch.rnn_state, d)
+        done = data["terminated"] | data["truncated"]
+        # The core's state is zeroed before the first step of every episode that starts inside the chunk.
+        data["resets"] = torch.cat([torch.zeros_like(done[:1]), done], dim=0)
+        rewards = scale_and_clip_rewards(data["rewards"], self.cfg.reward_scale, self.cfg.reward_clip)
+        data["rewards"], data["discounts"] = step_discounts_and_rewards(
+            rewards, data["terminated"], data["truncated"], data["final_values"], self.cfg.gamma)
+        return data
+
+    def _minibatch_step(self, data: dict, valid: torch.Tensor, cols: torch.Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        obs = {k: v[:, cols] for k, v in data["obs"].items()}
+        state0 = None if data["rnn_state"] is None else data["rnn_state"][cols]
+        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols])
+        mask = valid[:, cols]
+        behaviour_logp = data["behaviour_logp"][:, cols]
+        returns_norm = self.model.returns_normalizer
+
+        with torch.no_grad():
+            values = returns_norm.denormalize(out["values"])  # [T+1, B] in reward units
+            rewards, discounts = data["rewards"][:, cols], data["discounts"][:, cols]
+            if cfg.advantage == "vtrace":
+                vt = vtrace(out["logp"] - behaviour_logp, discounts, rewards, values[:-1], values[-1],
+                            cfg.vtrace_rho, cfg.vtrace_c, cfg.vtrace_pg_rho)
+                targets, advantages = vt.vs, vt.pg_advantages
+            else:
+                advantages, targets = gae(rewards, values[:-1], values[-1], discounts, cfg.gae_lambda)
+            returns_norm.update(targets[mask].reshape(-1, 1))
+            targets_n = returns_norm.normalize(targets)
+            behaviour_values_n = returns_norm.normalize(data["behaviour_values"][:, cols])
+            if cfg.normalize_advantages:
+                advantages = normalize_advantages(advantages, mask)
+
+        loss, metrics = appo_loss(out["logp"], behaviour_logp, out["entropy"], out["values"][:-1],
+                                  behaviour_values_n, targets_n, advantages, mask, self.coeffs)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+        self.optimizer.step()
+        result = {k: float(v) for k, v in metrics.items()}
+        result["stats/grad_norm"] = float(grad_norm)
+        result["stats/value_target_mean"] = float(targets[mask].mean()) if mask.any() else 0.0
+        return result
+
+    # -- publishing and checkpoints ------------------------------------------------------------------------
+
+    def weights(self) -> Weights:
+        return Weights(self.policy_id, self.version, numpy_state_dict(self.model))
+
+    def state_dict(self) -> dict:
+        return {"policy_id": self.policy_id, "version": self.version, "env_steps": self.env_steps,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.version, self.env_steps = int(state["version"]), int(state["env_steps"])

@@ -1,0 +1,83 @@
+"""Checkpoints: written atomically, validated on load, the last N kept.
+
+A crash or a kill mid-write leaves a ``.tmp`` file, never a truncated checkpoint under a real name; a
+checkpoint that is corrupt anyway (a bad disk, a copy gone wrong) is skipped with a warning and the
+previous one is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used, explained in one line."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint_file(path: Path) -> dict:
+    """Load and validate one checkpoint file; raises CheckpointError with the reason."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else 'corrupt'})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "learners" not in state:
+        raise CheckpointError(f"checkpoint {path} is not an asyncrl checkpoint of format {FORMAT_VERSION}")
+    return state
+
+
+class CheckpointManager:
+    def __init__(self, directory: Path, keep: int):
+        self.dir, self.keep = Path(directory), keep
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def paths(self) -> list[Path]:
+        """Checkpoints, oldest first (names sort by env steps, then by save count)."""
+        return sorted(self.dir.glob("ckpt_*.pt"))
+
+    def save(self, counters: dict, learners: dict[int, dict]) -> Path:
+        import io
+
+        state = {"format": FORMAT_VERSION, "counters": counters, "learners": learners}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        path = self.dir / f"ckpt_{counters['env_steps']:014d}_{counters['saves']:06d}.pt"
+        atomic_write_bytes(path, buf.getvalue())
+        for old in self.paths()[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load_latest(self) -> dict | None:
+        """The newest valid checkpoint, or None when there is none."""
+        for path in reversed(self.paths()):
+            try:
+                state = load_checkpoint_file(path)
+            except CheckpointError as e:
+                log.warning("%s; falling back to the previous checkpoint", e)
+                continue
+            state["path"] = str(path)
+            return state
+        return None

@@ -1,0 +1,29 @@
+"""The console line: frames, FPS, mean return, policy lag, and a progress bar with ETA."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def progress_line(env_steps: int, budget: int, frameskip: int, fps: float, mean_return: float | None,
+                  lag: tuple[float, float, float] | None, width: int = 20) -> str:
+    frac = min(1.0, env_steps / budget)
+    bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+    remaining = (budget - env_steps) * frameskip / fps if fps > 0 else float("inf")
+    eta = format_duration(remaining) if remaining != float("inf") else "?"
+    ret = "n/a" if mean_return is None else f"{mean_return:.2f}"
+    lag_s = "n/a" if lag is None else f"{lag[0]:.0f}/{lag[1]:.1f}/{lag[2]:.0f}"
+    return (f"[{bar}] {frac:6.1%} frames {human(env_steps * frameskip)} | fps {human(fps)} | "
+            f"return {ret} | lag min/mean/max {lag_s} | eta {eta}")

@@ -1,0 +1,40 @@
+"""The run directory: where a run's config, checkpoints, logs and summary live, and whether to resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from asyncrl.config.loader import config_to_yaml
+from asyncrl.config.schema import Config
+from asyncrl.run.checkpoint import atomic_write_bytes
+
+
+class RunDirError(Exception):
+    """The run directory cannot be used, explained in one line."""
+
+
+def resolve_run_dir(cfg: Config) -> Path:
+    return Path(cfg.run_dir) if cfg.run_dir else Path("runs") / cfg.name
+
+
+def prepare_run_dir(cfg: Config) -> Path:
+    """Create (or clear, with restart_behavior=overwrite) the run directory and write the config."""
+    path = resolve_run_dir(cfg)
+    if cfg.restart_behavior == "overwrite" and path.exists():
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(f"run_dir={str(path)!r} is not writable ({e.strerror}); "
+                          f"choose a writable directory with run_dir=PATH") from e
+    atomic_write_bytes(path / "config.yaml", config_to_yaml(cfg).encode())
+    return path
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())

@@ -1,0 +1,214 @@
+"""One training run, from the run directory to the summary: the loop around a runtime.
+
+The runtime (serial or Ray) moves data; this module decides when to stop, what to log, when to
+checkpoint, and makes sure that however the run ends, a final checkpoint and ``summary.json`` exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from asyncrl.config.schema import Config
+from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
+from asyncrl.run.console import progress_line
+from asyncrl.run.metrics_writer import MetricsWriter
+from asyncrl.run.run_dir import prepare_run_dir, write_json
+from asyncrl.runtime.components import DeviceError, EnvFactoryError
+from asyncrl.runtime.coordinator import Coordinator
+
+log = logging.getLogger("asyncrl")
+USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError)
+
+
+def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None):
+    if cfg.runtime.kind == "serial":
+        from asyncrl.runtime.serial import SerialRuntime
+
+        return SerialRuntime(cfg, coordinator, learner_states)
+    from asyncrl.runtime.ray_runtime import RayRuntime  # the only path that imports ray
+
+    return RayRuntime(cfg, coordinator, learner_states)
+
+
+class _LagStats:
+    def __init__(self) -> None:
+        self.min, self.max, self.total, self.count = float("inf"), float("-inf"), 0.0, 0
+
+    def add(self, m: dict[str, float]) -> None:
+        self.min = min(self.min, m["policy_lag/min"])
+        self.max = max(self.max, m["policy_lag/max"])
+        self.total += m["policy_lag/mean"]
+        self.count += 1
+
+    def as_tuple(self) -> tuple[float, float, float] | None:
+        return (self.min, self.total / self.count, self.max) if self.count else None
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _setup_file_log(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log", mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+class TrainingRun:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.run_dir = prepare_run_dir(cfg)
+        self.file_log = _setup_file_log(self.run_dir)
+        self.ckpts = CheckpointManager(self.run_dir / "checkpoints", cfg.train.keep_checkpoints)
+        self.state = self.ckpts.load_latest() if cfg.restart_behavior == "resume" else None
+        self.counters = {"env_steps": 0, "episodes": 0, "wall_s": 0.0, "saves": 0, "train_steps": 0,
+                         "dropped_samples": 0, "recent_returns": {}}
+        if self.state is not None:
+            self.counters |= self.state["counters"]
+            log.info("resuming from %s at %d env steps", self.state["path"], self.counters["env_steps"])
+        self.wall_base = float(self.counters["wall_s"])  # wall time of earlier sessions of this run
+        self.coordinator = Coordinator(cfg.algo.batch_size, stats_window=cfg.logging.stats_window,
+                                       env_steps=self.counters["env_steps"], episodes=self.counters["episodes"])
+        for pid, returns in self.counters["recent_returns"].items():
+            self.coordinator.stats[int(pid)].returns.extend(returns)
+        self.lag = _LagStats()
+        self.runtime = None
+        self.writer: MetricsWriter | None = None
+
+    def run(self) -> dict:
+        cfg, start = self.cfg, time.monotonic()
+        start_steps = self.counters["env_steps"]
+        status = "failed"
+        previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        try:
+            if start_steps >= cfg.train.env_steps:
+                log.info("run %s already reached train.env_steps=%d; raise it to train further",
+                         self.run_dir, cfg.train.env_steps)
+                status = "completed"
+                return self._finish(status, start, start_steps, checkpoint=False)
+            self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
+            self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"])
+            log.info("run dir %s | tensorboard --logdir %s | wandb %s", self.run_dir, self.run_dir / "tensorboard",
+                     cfg.logging.wandb)
+            status = self._loop(start, start_steps)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            log.warning("interrupted: writing a final checkpoint")
+        except USER_ERRORS:  # bad input found while starting: the CLI prints it as one line
+            raise
+        except BaseException:
+            log.exception("the run failed")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+            summary = self._finish(status, start, start_steps, checkpoint=self.runtime is not None)
+        return summary
+
+    def _loop(self, start: float, start_steps: int) -> str:
+        cfg = self.cfg
+        last_console = last_ckpt = time.monotonic()
+        while True:
+            events = self.runtime.poll()
+            steps = self.coordinator.env_steps
+            frames = steps * cfg.env.frameskip
+            for pid, metrics in events.trained:
+                self.lag.add(metrics)
+                self.counters["train_steps"] += 1
+                self.counters["dropped_samples"] += int(metrics["stats/dropped_samples"])
+                self.writer.write(metrics if pid == 0 else {f"policy{pid}/{k}": v for k, v in metrics.items()},
+                                  frames)
+            now = time.monotonic()
+            fps = (steps - start_steps) * cfg.env.frameskip / max(now - start, 1e-9)
+            if now - last_console >= cfg.logging.console_every_s:
+                last_console = now
+                stats = self.coordinator.stats[0]
+                self.writer.write({"perf/fps": fps, "perf/env_steps": steps, **stats.summary()}, frames)
+                log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, stats.mean_return(),
+                                       self.lag.as_tuple()))
+            if steps >= cfg.train.env_steps or self._target_reached():
+                return "completed"
+            if cfg.train.max_wall_s and now - start >= cfg.train.max_wall_s:
+                return "completed"
+            if now - last_ckpt >= cfg.train.checkpoint_every_s:
+                last_ckpt = now
+                self._checkpoint(start)
+                self._write_summary("running", start, start_steps)
+
+    def _target_reached(self) -> bool:
+        target = self.cfg.train.target_return
+        if target is None or "target_reached_at" in self.counters:
+            return "target_reached_at" in self.counters
+        stats, window = self.coordinator.stats[0], self.cfg.train.target_window
+        mean = stats.mean_return(last=window)
+        if len(stats.returns) >= window and mean is not None and mean >= target:
+            self.counters["target_reached_at"] = self.coordinator.env_steps
+            log.info("target return %.2f reached (mean of last %d episodes: %.2f)", target, window, mean)
+            return True
+        return False
+
+    def _sync_counters(self, start: float) -> None:
+        c = self.counters
+        c["wall_s"] = self.wall_base + (time.monotonic() - start)
+        c["env_steps"], c["episodes"] = self.coordinator.env_steps, self.coordinator.episodes
+        c["recent_returns"] = {pid: list(s.returns) for pid, s in self.coordinator.stats.items()}
+
+    def _checkpoint(self, start: float) -> None:
+        self._sync_counters(start)
+        self.counters["saves"] += 1
+        path = self.ckpts.save(dict(self.counters), self.runtime.learner_states())
+        log.info("checkpoint %s", path)
+
+    def _write_summary(self, status: str, start: float, start_steps: int) -> dict:
+        self._sync_counters(start)
+        elapsed = time.monotonic() - start
+        c, cfg = self.counters, self.cfg
+        lag = self.lag.as_tuple()
+        summary = {
+            "status": status,
+            "env_steps": c["env_steps"],
+            "frames": c["env_steps"] * cfg.env.frameskip,
+            "wall_s": round(c["wall_s"], 3),
+            "fps": round((c["env_steps"] - start_steps) * cfg.env.frameskip / max(elapsed, 1e-9), 1),
+            "episodes": c["episodes"],
+            "train_steps": c["train_steps"],
+            "dropped_samples": c["dropped_samples"],
+            "policies": {
+                str(pid): {"return_mean_last100": None if not s.returns else float(np.mean(list(s.returns)[-100:])),
+                           "episodes": s.episodes}
+                for pid, s in self.coordinator.stats.items()},
+            "target_reached_at_env_steps": c.get("target_reached_at"),
+            "policy_lag": None if lag is None else {"min": lag[0], "mean": lag[1], "max": lag[2]},
+            "run_dir": str(self.run_dir),
+        }
+        write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    def _finish(self, status: str, start: float, start_steps: int, checkpoint: bool) -> dict:
+        try:
+            if checkpoint:
+                try:
+                    self._checkpoint(start)
+                except Exception as e:  # a dead runtime cannot give its state; the last checkpoint stands
+                    log.error("final checkpoint failed: %s", e)
+                    status = "failed" if status == "completed" else status
+            return self._write_summary(status, start, start_steps)
+        finally:
+            if self.runtime is not None:
+                self.runtime.shutdown()
+            if self.writer is not None:
+                self.writer.close()
+            log.info("run %s: %s", status, self.run_dir)
+            logging.getLogger().removeHandler(self.file_log)
+            self.file_log.close()
+
+
+def train(cfg: Config) -> dict:
+    """Train until the budget is spent; returns the summary (also written to ``summary.json``)."""
+    return TrainingRun(cfg).run()

@@ -1,0 +1,72 @@
+"""Builders shared by the runtimes: env factories, probing spaces, samplers, learners (no Ray here)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import gymnasium as gym
+import torch
+
+from asyncrl.config.schema import Config, EnvConfig
+from asyncrl.inference.client import InferenceClient
+from asyncrl.learning.learner import Learner
+from asyncrl.models.actor_critic import ActorCritic
+from asyncrl.sampling.env_group import obs_space_as_dict
+from asyncrl.sampling.sampler import Sampler
+
+
+class EnvFactoryError(Exception):
+    """``env.factory`` does not name an importable function."""
+
+
+def load_env_factory(env_cfg: EnvConfig) -> Callable[[int], gym.Env]:
+    module_name, _, func_name = env_cfg.factory.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as e:
+        raise EnvFactoryError(f"env.factory={env_cfg.factory!r} cannot be imported ({e}); "
+                              f"expected 'module:function', e.g. envs.gymnasium_env:make_env") from e
+    return partial(factory, env_cfg)
+
+
+class DeviceError(Exception):
+    """A device was asked for that this machine does not have."""
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    obs: gym.spaces.Dict
+    action: gym.Space
+
+
+def probe_spaces(env_cfg: EnvConfig) -> EnvSpaces:
+    """Build one env to read its spaces, then close it."""
+    env = load_env_factory(env_cfg)(0)
+    try:
+        return EnvSpaces(obs_space_as_dict(env.observation_space), env.action_space)
+    finally:
+        env.close()
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("runtime.device=cuda but torch sees no CUDA device; use runtime.device=cpu or auto")
+    return device
+
+
+def state_size(cfg: Config, spaces: EnvSpaces) -> int:
+    return ActorCritic(spaces.obs, spaces.action, cfg.model).core.state_size
+
+
+def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: int) -> Sampler:
+    return Sampler(load_env_factory(cfg.env), cfg.runtime.num_envs, cfg.algo.rollout, client, state_size,
+                   sampler_index=index, seed=cfg.seed)
+
+
+def build_learner(cfg: Config, spaces: EnvSpaces, policy_id: int = 0, device: str = "cpu") -> Learner:
+    return Learner(policy_id, spaces.obs, spaces.action, cfg.model, cfg.algo, device=device, seed=cfg.seed)

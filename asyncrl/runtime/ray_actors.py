@@ -1,0 +1,90 @@
+"""Thin Ray actors over the plain classes. Each method delegates; nothing here computes."""
+
+from __future__ import annotations
+
+import ray
+import torch
+
+from asyncrl.config.schema import Config
+from asyncrl.data import ObsDict, PolicyOutput, Weights
+from asyncrl.inference.batching import BatchingInference
+from asyncrl.inference.client import LocalInference
+from asyncrl.inference.policy_runner import PolicyRunner
+from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler
+
+
+class RayInferenceClient:
+    """Sampler side of remote inference: a handle is the ObjectRef of the reply."""
+
+    def __init__(self, server: ray.actor.ActorHandle):
+        self.server = server
+
+    def submit(self, policy_id: int, obs: ObsDict, rnn_state) -> ray.ObjectRef:
+        return self.server.infer.remote(policy_id, obs, rnn_state)
+
+    def result(self, handle: ray.ObjectRef) -> PolicyOutput:
+        return ray.get(handle)
+
+
+@ray.remote
+class SamplerActor:
+    def __init__(self, cfg: Config, index: int, spaces: EnvSpaces, state_size: int, weights: Weights,
+                 inference: ray.actor.ActorHandle | None = None):
+        torch.set_num_threads(cfg.runtime.sampler_threads)
+        self.runner = None
+        if inference is None:
+            self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model)
+            self.runner.set_weights(weights)
+            client = LocalInference(self.runner)
+        else:
+            client = RayInferenceClient(inference)
+        self.sampler = build_sampler(cfg, index, client, state_size)
+
+    @ray.method(num_returns=2)
+    def collect(self):
+        return self.sampler.collect()
+
+    def set_weights(self, weights: Weights) -> None:
+        if self.runner is not None:
+            self.runner.set_weights(weights)
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+@ray.remote
+class InferenceActor:
+    def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, weights: Weights):
+        torch.set_num_threads(cfg.runtime.inference_threads)
+        runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, device=device)
+        runner.set_weights(weights)
+        self.server = BatchingInference(runner)
+
+    async def infer(self, policy_id: int, obs: ObsDict, rnn_state) -> PolicyOutput:
+        return await self.server.infer(policy_id, obs, rnn_state)
+
+    async def set_weights(self, weights: Weights) -> None:
+        self.server.runner.set_weights(weights)
+
+    async def batch_stats(self) -> dict[str, int]:
+        return {"batches": self.server.batches, "requests": self.server.requests}
+
+
+@ray.remote
+class LearnerActor:
+    def __init__(self, cfg: Config, spaces: EnvSpaces, policy_id: int, device: str, state: dict | None = None):
+        torch.set_num_threads(cfg.runtime.learner_threads)
+        self.learner = build_learner(cfg, spaces, policy_id, device)
+        if state is not None:
+            self.learner.load_state_dict(state)
+
+    @ray.method(num_returns=2)
+    def train(self, *chunk_lists):
+        metrics = self.learner.train([t for chunks in chunk_lists for t in chunks])
+        return metrics, self.learner.weights()
+
+    def weights(self) -> Weights:
+        return self.learner.weights()
+
+    def state_dict(self) -> dict:
+        return self.learner.state_dict()

@@ -1,0 +1,129 @@
+"""The Ray runtime: all wiring in one place.
+
+The driver never fetches trajectories: it reads each collection's small metadata, passes the trajectory
+refs to the learner, and passes each new weights ref (one ``ray.put`` per version, made by returning it
+from the learner) to every consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+from asyncrl.config.schema import Config
+from asyncrl.runtime.components import probe_spaces, resolve_device, state_size
+from asyncrl.runtime.coordinator import Coordinator
+from asyncrl.runtime.events import Events
+from asyncrl.runtime.ray_actors import InferenceActor, LearnerActor, SamplerActor
+
+log = logging.getLogger(__name__)
+
+COLLECTS_IN_FLIGHT = 2  # per sampler: the next request is queued so a sampler never idles on the driver
+TRAINS_IN_FLIGHT = 2  # per learner: one training, one queued
+
+
+def start_ray(cfg: Config, num_actors: int) -> bool:
+    """Join ``runtime.address`` or start an embedded local Ray. Returns True if we started it."""
+    if ray.is_initialized():
+        return False
+    if cfg.runtime.address:
+        ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
+        return True
+    # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
+    # exceed the physical ones on a small machine.
+    num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+             configure_logging=True, log_to_driver=True)
+    return True
+
+
+class RayRuntime:
+    def __init__(self, cfg: Config, coordinator: Coordinator, learner_states: dict[int, dict] | None = None):
+        self.cfg, self.coordinator = cfg, coordinator
+        rt = cfg.runtime
+        remote_inference = rt.inference == "remote"
+        self.owns_ray = start_ray(cfg, rt.num_samplers + 1 + int(remote_inference))
+        spaces = probe_spaces(cfg.env)
+        device = resolve_device(rt.device)
+        gpus = 1 if device == "cuda" else 0
+        self.learner = LearnerActor.options(num_gpus=gpus).remote(
+            cfg, spaces, 0, device, (learner_states or {}).get(0))
+        weights = self.learner.weights.remote()
+        self.inference = (InferenceActor.options(num_gpus=gpus, max_concurrency=1000)
+                          .remote(cfg, spaces, device, weights) if remote_inference else None)
+        size = state_size(cfg, spaces)
+        self.samplers = [SamplerActor.remote(cfg, i, spaces, size, weights, self.inference)
+                         for i in range(rt.num_samplers)]
+        self.steps_per_collect = rt.num_envs * cfg.algo.rollout
+        self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
+        self.pending: dict[ray.ObjectRef, tuple] = {}
+        self.collects_in_flight = [0] * rt.num_samplers
+        self.trains_in_flight = 0
+        for i in range(rt.num_samplers):
+            self._fill_sampler(i)
+
+    # -- submitting work ----------------------------------------------------------------------------------
+
+    def _room_for_collect(self) -> bool:
+        in_flight = sum(self.collects_in_flight) * self.steps_per_collect
+        return self.coordinator.buffered_steps(0) + in_flight < self.max_buffered
+
+    def _fill_sampler(self, i: int) -> None:
+        # Backpressure: a sampler only works while the learner is at most max_batches_ahead behind.
+        while self.collects_in_flight[i] < COLLECTS_IN_FLIGHT and self._room_for_collect():
+            trajectories, meta = self.samplers[i].collect.remote()
+            self.pending[meta] = ("collect", i, trajectories)
+            self.collects_in_flight[i] += 1
+
+    def _submit_training(self) -> None:
+        while self.trains_in_flight < TRAINS_IN_FLIGHT and (batch := self.coordinator.next_batch(0)):
+            metrics, weights = self.learner.train.remote(*batch)
+            self.pending[metrics] = ("train", 0, weights)
+            self.trains_in_flight += 1
+
+    def _broadcast(self, weights: ray.ObjectRef) -> None:
+        if self.inference is not None:
+            self.inference.set_weights.remote(weights)
+        else:
+            for sampler in self.samplers:
+                sampler.set_weights.remote(weights)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def poll(self, timeout: float = 1.0) -> Events:
+        events = Events()
+        ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        if ready:  # take everything else that is already done too
+            ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        for ref in ready:
+            kind, index, payload = self.pending.pop(ref)
+            if kind == "collect":
+                meta = ray.get(ref)
+                self.collects_in_flight[index] -= 1
+                self.coordinator.add(payload, meta)
+                events.collected.append(meta)
+            else:
+                metrics = ray.get(ref)
+                self.trains_in_flight -= 1
+                self._broadcast(payload)
+                events.trained.append((index, metrics))
+        self._submit_training()
+        for i in range(len(self.samplers)):
+            self._fill_sampler(i)
+        return events
+
+    def learner_states(self) -> dict[int, dict]:
+        return {0: ray.get(self.learner.state_dict.remote())}
+
+    def shutdown(self) -> None:
+        try:
+            ray.get([s.close.remote() for s in self.samplers], timeout=10)
+        except Exception as e:  # a dead sampler's envs died with it
+            log.warning("closing samplers: %s", e)
+        for actor in [*self.samplers, self.learner, self.inference]:
+            if actor is not None:
+                ray.kill(actor)
+        if self.owns_ray:
+            ray.shutdown()

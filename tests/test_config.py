@@ -1,0 +1,69 @@
+"""Config composition and the one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import pytest
+
+from asyncrl.config.loader import ConfigError, group_options, load_config
+from asyncrl.config.schema import Config
+
+
+def test_defaults_compose_to_a_typed_config():
+    cfg = load_config([])
+    assert isinstance(cfg, Config)
+    assert cfg.env.id == "CartPole-v1" and cfg.name == "cartpole"
+    assert cfg.runtime.kind == "ray"
+
+
+@pytest.mark.parametrize("env", group_options("env"))
+def test_every_env_config_composes(env):
+    if env == "gym":
+        pytest.skip("gym.yaml is selected through a Gymnasium id, see the next test")
+    cfg = load_config([f"env={env}"])
+    assert cfg.env.name == env
+
+
+def test_any_gymnasium_id_is_an_env():
+    cfg = load_config(["env=Acrobot-v1"])
+    assert cfg.env.id == "Acrobot-v1" and cfg.name == "Acrobot-v1"
+
+
+def test_experiment_names_the_run_and_overrides_apply():
+    cfg = load_config(["experiment=my_run", "runtime=serial", "train.env_steps=123", "algo.lr=0.01"])
+    assert cfg.name == "my_run" and cfg.runtime.kind == "serial"
+    assert cfg.train.env_steps == 123 and cfg.algo.lr == 0.01
+
+
+def test_free_form_factory_kwargs_are_accepted():
+    assert load_config(["env.kwargs.max_episode_steps=50"]).env.kwargs == {"max_episode_steps": 50}
+
+
+@pytest.mark.parametrize("override, must_mention", [
+    ("train.env_stpes=5", ["train.env_stpes", "train.env_steps"]),
+    ("algo.learning_rate=0.1", ["algo.learning_rate", "algo.lr"]),
+    ("train.env_steps=abc", ["train.env_steps", "abc", "Integer"]),
+    ("env=CartPol", ["CartPol", "CartPole-v1"]),
+    ("algo.batch_size=33", ["algo.batch_size", "33", "multiple"]),
+    ("runtime.num_envs=0", ["runtime.num_envs", ">= 1"]),
+    ("model.core=grux", ["model.core", "gru", "lstm"]),
+    ("runtime=cluster", ["runtime", "serial"]),
+    ("restart_behavior=keep", ["restart_behavior", "resume", "overwrite"]),
+    ("algo.gamma=1.5", ["algo.gamma", "[0, 1]"]),
+])
+def test_bad_input_is_one_clear_line(override, must_mention):
+    with pytest.raises(ConfigError) as err:
+        load_config([override])
+    message = str(err.value)
+    assert "\n" not in message
+    for word in must_mention:
+        assert word in message
+
+
+def test_cli_bad_key_exits_2_with_one_line_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "asyncrl.train", "train.env_stpes=5"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "train.env_steps" in lines[0] and "Traceback" not in proc.stderr
