@@ -58,6 +58,9 @@ def _setup_file_log(run_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(run_dir / "train.log", mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    # The run's log records progress even when the caller's logging is quieter (tests, notebooks).
+    if logging.getLogger("asyncrl").getEffectiveLevel() > logging.INFO:
+        logging.getLogger("asyncrl").setLevel(logging.INFO)
     return handler
 
 

@@ -1,0 +1,106 @@
+"""Run outputs: checkpoints, resume, summary.json, the command line and its stops."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from asyncrl.config.loader import load_config
+from asyncrl.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
+from asyncrl.run.trainer import train
+
+QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _counters(n):
+    return {"env_steps": n, "saves": n}
+
+
+def test_checkpoints_keep_the_last_n(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    for n in range(1, 6):
+        manager.save(_counters(n), {0: {"w": n}})
+    assert [load_checkpoint_file(p)["counters"]["env_steps"] for p in manager.paths()] == [3, 4, 5]
+    assert manager.load_latest()["learners"][0]["w"] == 5
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
+    manager = CheckpointManager(tmp_path, keep=3)
+    manager.save(_counters(1), {0: {"w": 1}})
+    latest = manager.save(_counters(2), {0: {"w": 2}})
+    latest.write_bytes(latest.read_bytes()[: 100])  # truncated, as by a full disk
+    (tmp_path / "ckpt_00000000000009_000009.pt.tmp").write_bytes(b"half-written")
+    state = manager.load_latest()
+    assert state["learners"][0]["w"] == 1
+    assert "unreadable" in caplog.text
+
+
+def test_loading_a_missing_or_foreign_file_says_why(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint_file(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint_file(tmp_path / "junk.pt")
+
+
+def test_a_rerun_resumes_with_counters_and_weights(tmp_path):
+    args = ["runtime=serial", f"run_dir={tmp_path}", "runtime.num_envs=4", *QUIET]
+    first = train(load_config([*args, "train.env_steps=3000"]))
+    assert first["status"] == "completed" and first["env_steps"] >= 3000
+    version_after_first = CheckpointManager(tmp_path / "checkpoints", 3).load_latest()["learners"][0]["version"]
+    second = train(load_config([*args, "train.env_steps=6000"]))
+    assert second["env_steps"] >= 6000
+    assert second["train_steps"] > first["train_steps"]
+    assert second["wall_s"] > first["wall_s"]
+    latest = CheckpointManager(tmp_path / "checkpoints", 3).load_latest()
+    assert latest["learners"][0]["version"] > version_after_first
+    assert "resuming from" in (tmp_path / "train.log").read_text()
+
+
+def test_overwrite_starts_over(tmp_path):
+    args = ["runtime=serial", f"run_dir={tmp_path}", "runtime.num_envs=4", "train.env_steps=2000", *QUIET]
+    train(load_config(args))
+    again = train(load_config([*args, "restart_behavior=overwrite"]))
+    assert again["train_steps"] <= 3 and again["env_steps"] < 4000
+
+
+def _cli(args, cwd, **kw):
+    return subprocess.Popen([sys.executable, "-m", "asyncrl.train", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_cli_trains_writes_summary_and_a_rerun_resumes(tmp_path):
+    args = ["runtime=serial", "experiment=cli_run", "train.env_steps=2000", "logging.wandb=offline"]
+    proc = _cli(args, tmp_path)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    run_dir = tmp_path / "runs" / "cli_run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["env_steps"] >= 2000 and summary["frames"] >= 2000
+    for key in ("wall_s", "fps", "episodes", "policies", "policy_lag"):
+        assert key in summary
+    assert (run_dir / "config.yaml").is_file() and list((run_dir / "checkpoints").glob("ckpt_*.pt"))
+    assert list((run_dir / "tensorboard").iterdir()) and (run_dir / "wandb").is_dir()
+    proc = _cli(args, tmp_path)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "already reached" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_checkpoints_and_marks_the_summary(tmp_path, sig):
+    proc = _cli(["runtime=serial", f"run_dir={tmp_path}", "train.env_steps=100000000", "logging.wandb=disabled"], REPO)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("tensorboard")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the run has started once its directory fills
+    # Let it train a little, then stop it.
+    time.sleep(3)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "interrupted", out
+    assert list((tmp_path / "checkpoints").glob("ckpt_*.pt"))

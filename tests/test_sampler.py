@@ -1,0 +1,87 @@
+"""The sampler's trajectories: shapes, flags, bootstrap values, RNN state at chunk start, episode stats."""
+
+from functools import partial
+
+import numpy as np
+
+from asyncrl.config.schema import EnvConfig
+from asyncrl.data import PolicyOutput
+from asyncrl.sampling.sampler import Sampler
+from tests.toy_envs import make_counting
+
+
+class FakeClient:
+    """Action = 0; value = 10 * obs (so a bootstrap value is recognisable); state = state + 1."""
+
+    def __init__(self, version: int = 7):
+        self.version, self.calls = version, 0
+
+    def submit(self, policy_id, obs, rnn_state):
+        self.calls += 1
+        x = obs["obs"][:, 0]
+        state = None if rnn_state is None else rnn_state + 1.0
+        return PolicyOutput(np.zeros((len(x), 1), np.int64), np.full(len(x), -0.5, np.float32),
+                            (10 * x).astype(np.float32), state, self.version)
+
+    def result(self, handle):
+        return handle
+
+
+def _sampler(terminate_at, truncate_at, num_envs=4, rollout=8, state_size=0):
+    cfg = EnvConfig(name="count", factory="tests.toy_envs:make_counting",
+                    kwargs={"terminate_at": terminate_at, "truncate_at": truncate_at})
+    return Sampler(partial(make_counting, cfg), num_envs, rollout, FakeClient(), state_size)
+
+
+def test_chunk_shapes_and_obs_continuity():
+    sampler = _sampler(terminate_at=100, truncate_at=1000)
+    (first,), meta = sampler.collect()
+    first.validate()
+    assert first.obs["obs"].shape == (9, 4, 1) and first.actions.shape == (8, 4, 1)
+    assert meta.steps_per_policy == {0: 32}
+    np.testing.assert_array_equal(first.obs["obs"][:, 0, 0], np.arange(9))
+    (second,), _ = sampler.collect()
+    # The bootstrap row of one chunk is the first observation of the next.
+    np.testing.assert_array_equal(second.obs["obs"][0], first.obs["obs"][8])
+    assert (first.policy_versions == 7).all() and (first.behaviour_logp == -0.5).all()
+    np.testing.assert_allclose(first.behaviour_values[:, 0], 10 * np.arange(8))
+
+
+def test_termination_has_no_bootstrap_and_resets_the_env():
+    sampler = _sampler(terminate_at=3, truncate_at=1000)
+    (traj,), meta = sampler.collect()
+    assert traj.terminated[:, 0].tolist() == [False, False, True, False, False, True, False, False]
+    assert not traj.truncated.any() and not traj.final_values.any()
+    # After a terminal step the next observation is the reset one.
+    assert traj.obs["obs"][3, 0, 0] == 0.0
+    assert len(meta.episodes) == 2 * 4
+    assert all(ep.ret == 3.0 and ep.length == 3 and ep.extra == {"last_action": 0.0} for ep in meta.episodes)
+
+
+def test_truncation_bootstraps_from_the_final_observation_value():
+    sampler = _sampler(terminate_at=1000, truncate_at=5)
+    (traj,), _ = sampler.collect()
+    assert traj.truncated[4].all() and not traj.terminated.any()
+    # The final observation is 5, so the fake critic's value is 50; the next obs row is the reset (0).
+    np.testing.assert_allclose(traj.final_values[4], 50.0)
+    assert (traj.final_values[np.arange(8) != 4] == 0).all()
+    assert (traj.obs["obs"][5, :, 0] == 0).all()
+
+
+def test_rnn_state_is_recorded_at_chunk_start_and_reset_at_episode_start():
+    sampler = _sampler(terminate_at=10, truncate_at=1000, state_size=2)
+    (first,), _ = sampler.collect()
+    np.testing.assert_array_equal(first.rnn_state, np.zeros((4, 2)))
+    (second,), _ = sampler.collect()
+    # The fake core adds 1 per step: 8 steps into the episode at the second chunk's start.
+    np.testing.assert_array_equal(second.rnn_state, np.full((4, 2), 8.0))
+    (third,), _ = sampler.collect()
+    # Episodes of 10 steps ended at step 10 (second chunk, t=1); 6 steps of the new episode since.
+    np.testing.assert_array_equal(third.rnn_state, np.full((4, 2), 6.0))
+
+
+def test_two_groups_cover_all_envs():
+    sampler = _sampler(terminate_at=100, truncate_at=1000, num_envs=5)
+    assert [len(g.envs) for g in sampler.groups] == [3, 2]
+    (traj,), _ = sampler.collect()
+    assert traj.num_envs == 5
