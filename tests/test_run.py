@@ -104,3 +104,12 @@ def test_a_stop_signal_checkpoints_and_marks_the_summary(tmp_path, sig):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "interrupted", out
     assert list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+
+
+def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path):
+    args = ["runtime=serial", f"run_dir={tmp_path}", "runtime.num_envs=4", "train.env_steps=1000", *QUIET]
+    train(load_config(args))
+    with pytest.raises(CheckpointError) as err:
+        train(load_config([*args, "train.env_steps=2000", "model.mlp_layers=[32,32]"]))
+    message = str(err.value)
+    assert "\n" not in message and "(64, 4)" in message and "(32, 4)" in message

@@ -59,6 +59,26 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_checkpoint_fits(cfg: Config, spaces: EnvSpaces, learner_states: dict[int, dict]) -> None:
+    """Compare a checkpoint's tensors with the configured model before any actor tries to load them."""
+    from asyncrl.run.checkpoint import CheckpointError
+
+    expected = ActorCritic(spaces.obs, spaces.action, cfg.model).state_dict()
+    for pid, state in learner_states.items():
+        saved = state["model"]
+        for name, tensor in expected.items():
+            if name not in saved:
+                raise CheckpointError(f"checkpoint of policy {pid} has no tensor {name!r}: it was written for "
+                                      f"another model config (model.*); use restart_behavior=overwrite or that config")
+            if tuple(saved[name].shape) != tuple(tensor.shape):
+                raise CheckpointError(f"checkpoint tensor {name!r} of policy {pid} has shape "
+                                      f"{tuple(saved[name].shape)}, the configured model needs {tuple(tensor.shape)}")
+        extra = sorted(set(saved) - set(expected))
+        if extra:
+            raise CheckpointError(f"checkpoint of policy {pid} has tensors the configured model lacks ({extra[0]}, ...): "
+                                  f"it was written for another model config")
+
+
 def state_size(cfg: Config, spaces: EnvSpaces) -> int:
     return ActorCritic(spaces.obs, spaces.action, cfg.model).core.state_size
 

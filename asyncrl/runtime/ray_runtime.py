@@ -13,7 +13,7 @@ import os
 import ray
 
 from asyncrl.config.schema import Config
-from asyncrl.runtime.components import probe_spaces, resolve_device, state_size
+from asyncrl.runtime.components import check_checkpoint_fits, probe_spaces, resolve_device, state_size
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
 from asyncrl.runtime.ray_actors import InferenceActor, LearnerActor, SamplerActor
@@ -44,9 +44,12 @@ class RayRuntime:
         self.cfg, self.coordinator = cfg, coordinator
         rt = cfg.runtime
         remote_inference = rt.inference == "remote"
-        self.owns_ray = start_ray(cfg, rt.num_samplers + 1 + int(remote_inference))
+        # Bad input (env, checkpoint, device) fails before Ray starts, so nothing is left to clean up.
         spaces = probe_spaces(cfg.env)
+        if learner_states:
+            check_checkpoint_fits(cfg, spaces, learner_states)
         device = resolve_device(rt.device)
+        self.owns_ray = start_ray(cfg, rt.num_samplers + 1 + int(remote_inference))
         gpus = 1 if device == "cuda" else 0
         self.learner = LearnerActor.options(num_gpus=gpus).remote(
             cfg, spaces, 0, device, (learner_states or {}).get(0))

@@ -11,6 +11,7 @@ from asyncrl.runtime.components import (
     EnvSpaces,
     build_learner,
     build_sampler,
+    check_checkpoint_fits,
     probe_spaces,
     resolve_device,
     state_size,
@@ -24,6 +25,8 @@ class SerialRuntime:
         torch.set_num_threads(cfg.runtime.learner_threads)
         self.cfg, self.coordinator = cfg, coordinator
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
+        if learner_states:
+            check_checkpoint_fits(cfg, self.spaces, learner_states)
         self.device = resolve_device(cfg.runtime.device)
         self.learner = build_learner(cfg, self.spaces, device=self.device)
         if learner_states:
