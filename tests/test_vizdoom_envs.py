@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -81,6 +83,17 @@ def test_no_engine_before_reset(make):
     before = engine_pids()
     env = make("doom_basic")
     assert env.game is None and engine_pids() == before
+
+
+def test_engine_outlives_the_thread_that_started_it(make):
+    # A parent-death signal would fire when the starting thread exits; our cleanup is per process.
+    env = make("doom_basic")
+    starter = threading.Thread(target=env.reset, kwargs={"seed": 0})
+    starter.start()
+    starter.join()
+    time.sleep(0.2)
+    obs, *_ = env.step(0)
+    assert env.observation_space.contains(obs)
 
 
 def _play(env, policy, seed=0):

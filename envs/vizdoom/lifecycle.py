@@ -1,0 +1,157 @@
+"""Engine processes: cleanup when their owner dies, core pinning, and headless start-up details.
+
+How vizdoom runs its engine (measured with vizdoom 1.3.2): ``DoomGame.init()`` forks and execs the
+``vizdoom`` binary from a native helper thread of the calling process, so the engine is a child of the
+Python process (same process group), talking to it through ``/dev/shm/ViZDoom{SM,MQCtr,MQDoom}<id>``. If
+the Python process is SIGKILLed the engine is re-parented to init and keeps running (sometimes spinning a
+core), and its shared-memory files stay behind (~10 MB each).
+
+Why a watchdog and not PR_SET_PDEATHSIG: the parent-death signal can only be set in the child between fork
+and exec, which vizdoom does not let us hook; and it fires when the *thread* that forked exits, which
+here is vizdoom's helper thread, not the process. Instead, the first engine a process starts also starts
+one small watchdog process per owner process. The watchdog blocks reading a pipe whose only write end the
+owner holds (close-on-exec, so engines do not inherit it); the pipe reaches EOF when the owner dies, however
+it dies, and the watchdog then SIGKILLs every ``vizdoom`` process whose environment carries the owner's
+token and removes their shared-memory files. The token is an environment variable set before any engine
+starts, so even an engine caught mid-``init()`` is found. The watchdog runs in its own session (a Ctrl-C
+or a kill of the owner's process group does not reach it) and exits once it has cleaned up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+TOKEN_VAR = "ASYNCRL_VIZDOOM_OWNER"
+
+_WATCHDOG = r"""
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+marker = sys.argv[1].encode()
+while os.read(0, 4096):
+    pass
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open(f"/proc/{d}/environ", "rb") as f:
+            if marker not in f.read().split(b"\0"):
+                continue
+        with open(f"/proc/{d}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        continue
+    if os.path.basename(args[0]) != b"vizdoom":
+        continue
+    try:
+        os.kill(int(d), signal.SIGKILL)
+    except OSError:
+        pass
+    if b"+viz_instance_id" in args[:-1]:
+        iid = args[args.index(b"+viz_instance_id") + 1].decode()
+        for kind in ("SM", "MQCtr", "MQDoom"):
+            try:
+                os.unlink(f"/dev/shm/ViZDoom{kind}{iid}")
+            except OSError:
+                pass
+"""
+
+_lock = threading.Lock()
+_owner: tuple[int, subprocess.Popen, int] | None = None  # (owner pid, watchdog, pipe write fd)
+
+
+def ensure_watchdog() -> None:
+    """Start this process's engine watchdog if it has none (idempotent, thread-safe, fork-aware)."""
+    global _owner
+    with _lock:
+        if _owner is not None and _owner[0] == os.getpid():
+            return
+        token = f"{os.getpid()}-{secrets.token_hex(8)}"
+        read_fd, write_fd = os.pipe()  # both close-on-exec: no engine or other child inherits the write end
+        try:
+            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, f"{TOKEN_VAR}={token}"],
+                                    stdin=read_fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        os.environ[TOKEN_VAR] = token  # inherited by every engine started from now on
+        _owner = (os.getpid(), proc, write_fd)
+
+
+def _forget_parent_watchdog() -> None:
+    """In a forked child: drop the parent's pipe end, so the parent's watchdog fires when the parent dies."""
+    global _owner, _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    if _owner is not None:
+        with contextlib.suppress(OSError):
+            os.close(_owner[2])
+        _owner = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_watchdog)
+
+
+def watchdog_pid() -> int | None:
+    """The pid of this process's watchdog, if it has one (for tests and diagnostics)."""
+    return _owner[1].pid if _owner is not None and _owner[0] == os.getpid() else None
+
+
+def engine_pids() -> list[int]:
+    """Pids of the live vizdoom engines that are children of this process."""
+    pids = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            candidates = children.read_text().split()
+        except OSError:
+            continue
+        for pid in candidates:
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "vizdoom":
+                    pids.append(int(pid))
+            except OSError:
+                continue
+    return sorted(pids)
+
+
+def pin_to_core(core: int) -> None:
+    """Pin every thread of this process, and its running engines, to ``core``.
+
+    Engines started later inherit the affinity (vizdoom forks them from a thread it creates in ``init()``).
+    One core for a sampler and its engines avoids the cross-core hand-off on every ``make_action``, which is
+    what makes an unpinned process slower.
+    """
+    cpus = os.cpu_count() or 1
+    if not isinstance(core, int) or isinstance(core, bool) or not 0 <= core < cpus:
+        raise ValueError(f"pin_core={core!r} is invalid: expected an integer in [0, {cpus - 1}] or None")
+    for task in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(task), {core})
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+    for pid in engine_pids():
+        try:
+            os.sched_setaffinity(pid, {core})
+        except ProcessLookupError:
+            continue
+
+
+def prepare_engine_start() -> str:
+    """Everything a process needs before it creates a DoomGame; returns the engine's ini path.
+
+    The native DoomGame constructor creates ``./_vizdoom`` with a check-then-mkdir that races when several
+    engines start at once; creating it first avoids that. The engine's own ini goes to the temp dir rather
+    than ``./_vizdoom.ini``.
+    """
+    ensure_watchdog()
+    Path("_vizdoom").mkdir(exist_ok=True)
+    return os.path.join(tempfile.gettempdir(), f"asyncrl-vizdoom-{os.getuid()}.ini")
