@@ -46,15 +46,16 @@ def main() -> None:
                 f"runtime.num_samplers={samplers}", f"runtime.num_envs={args.num_envs}", f"run_dir={run_dir}",
                 f"train.env_steps={args.env_steps}", "logging.wandb=disabled", "logging.tensorboard=false"])
             summary = train(cfg)
-        row = (runtime, inference, samplers, args.num_envs, summary["fps"], summary["policies"]["0"]["return_mean_last100"],
+        row = (runtime, inference, samplers, args.num_envs, summary["fps"], summary["fps_after_startup"], summary["policies"]["0"]["return_mean_last100"],
                summary["policy_lag"]["mean"] if summary["policy_lag"] else float("nan"))
         rows.append(row)
         print(f"{runtime:6s} inference={inference:6s} samplers={samplers} envs/sampler={args.num_envs}: "
-              f"{row[4]:8.0f} steps/s, return {row[5]}, mean lag {row[6]:.2f}", flush=True)
+              f"{row[4]:8.0f} steps/s ({row[5]:.0f} after start-up), return {row[6]}, mean lag {row[7]:.2f}",
+              flush=True)
 
-    table = ["| runtime | inference | samplers | envs/sampler | env steps/s | mean return (last 100) | mean policy lag |",
-             "|---|---|---|---|---|---|---|"]
-    table += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.0f} | {r[5]:.1f} | {r[6]:.2f} |" for r in rows]
+    table = ["| runtime | inference | samplers | envs/sampler | env steps/s (whole run) | env steps/s (after start-up) "
+             "| mean return (last 100) | mean policy lag |", "|---|---|---|---|---|---|---|---|"]
+    table += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.1f} | {r[7]:.2f} |" for r in rows]
     print("\n".join(table))
     if args.record:
         append(f"Trainer FPS, CartPole-v1, {args.env_steps} env steps per configuration", "\n".join(table))

@@ -82,6 +82,7 @@ class TrainingRun:
         for pid, returns in self.counters["recent_returns"].items():
             self.coordinator.stats[int(pid)].returns.extend(returns)
         self.lag = _LagStats()
+        self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
         self.runtime = None
         self.writer: MetricsWriter | None = None
 
@@ -128,7 +129,9 @@ class TrainingRun:
                 self.writer.write(metrics if pid == 0 else {f"policy{pid}/{k}": v for k, v in metrics.items()},
                                   frames)
             now = time.monotonic()
-            fps = (steps - start_steps) * cfg.env.frameskip / max(now - start, 1e-9)
+            if self.first_data is None and events.collected:
+                self.first_data = (now, steps)  # startup (actors, engines) ends with the first chunk
+            fps = self._fps_after_startup(now)
             if now - last_console >= cfg.logging.console_every_s:
                 last_console = now
                 stats = self.coordinator.stats[0]
@@ -143,6 +146,12 @@ class TrainingRun:
                 last_ckpt = now
                 self._checkpoint(start)
                 self._write_summary("running", start, start_steps)
+
+    def _fps_after_startup(self, now: float) -> float:
+        if self.first_data is None or now <= self.first_data[0]:
+            return 0.0
+        t0, steps0 = self.first_data
+        return (self.coordinator.env_steps - steps0) * self.cfg.env.frameskip / (now - t0)
 
     def _target_reached(self) -> bool:
         target = self.cfg.train.target_return
@@ -178,7 +187,9 @@ class TrainingRun:
             "env_steps": c["env_steps"],
             "frames": c["env_steps"] * cfg.env.frameskip,
             "wall_s": round(c["wall_s"], 3),
+            # fps counts this session's wall time from start-up on; fps_after_startup from the first chunk.
             "fps": round((c["env_steps"] - start_steps) * cfg.env.frameskip / max(elapsed, 1e-9), 1),
+            "fps_after_startup": round(self._fps_after_startup(time.monotonic()), 1),
             "episodes": c["episodes"],
             "train_steps": c["train_steps"],
             "dropped_samples": c["dropped_samples"],
