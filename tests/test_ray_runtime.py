@@ -25,3 +25,37 @@ def test_recurrent_policy_with_a_test_env_factory(tmp_path):
                        "algo.batch_size=256", f"run_dir={tmp_path}", "train.env_steps=5000", *QUIET])
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["episodes"] > 100
+
+
+def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
+    import os
+    import signal
+    import time
+
+    from asyncrl.runtime.coordinator import Coordinator
+    from asyncrl.runtime.ray_runtime import RayRuntime
+
+    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
+    coordinator = Coordinator(cfg.algo.batch_size)
+    runtime = RayRuntime(cfg, coordinator)
+    try:
+        while coordinator.env_steps < 5000:
+            runtime.poll()
+        victim = runtime.sampler_pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        steps_at_kill, trained = coordinator.env_steps, 0
+        deadline = time.monotonic() + 120
+        while (coordinator.env_steps < steps_at_kill + 10000 or trained < 3) and time.monotonic() < deadline:
+            trained += len(runtime.poll().trained)
+        assert coordinator.env_steps >= steps_at_kill + 10000 and trained >= 3
+        assert runtime.sampler_restarts == [0, 1]
+        assert "sampler 1 died" in caplog.text
+        new_pid = runtime.sampler_pids()[1]
+        assert new_pid != victim
+        # The restarted sampler collects again.
+        collected_by, deadline = set(), time.monotonic() + 60
+        while 1 not in collected_by and time.monotonic() < deadline:
+            collected_by |= {m.sampler_index for m in runtime.poll().collected}
+        assert 1 in collected_by
+    finally:
+        runtime.shutdown()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import ray
 import torch
 
@@ -50,6 +52,9 @@ class SamplerActor:
 
     def close(self) -> None:
         self.sampler.close()
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 @ray.remote

@@ -53,12 +53,17 @@ class RayRuntime:
         gpus = 1 if device == "cuda" else 0
         self.learner = LearnerActor.options(num_gpus=gpus).remote(
             cfg, spaces, 0, device, (learner_states or {}).get(0))
-        weights = self.learner.weights.remote()
+        # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with this very ref.
+        self.initial_weights = weights = self.learner.weights.remote()
         self.inference = (InferenceActor.options(num_gpus=gpus, max_concurrency=1000)
                           .remote(cfg, spaces, device, weights) if remote_inference else None)
         size = state_size(cfg, spaces)
-        self.samplers = [SamplerActor.remote(cfg, i, spaces, size, weights, self.inference)
+        # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
+        # weights it starts with are stale until the next broadcast, which comes with the next batch.
+        self.samplers = [SamplerActor.options(max_restarts=-1).remote(cfg, i, spaces, size, weights, self.inference)
                          for i in range(rt.num_samplers)]
+        self.sampler_restarts = [0] * rt.num_samplers
+        self.failures_to_swallow = [0] * rt.num_samplers
         self.steps_per_collect = rt.num_envs * cfg.algo.rollout
         self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
         self.pending: dict[ray.ObjectRef, tuple] = {}
@@ -103,8 +108,12 @@ class RayRuntime:
         for ref in ready:
             kind, index, payload = self.pending.pop(ref)
             if kind == "collect":
-                meta = ray.get(ref)
                 self.collects_in_flight[index] -= 1
+                try:
+                    meta = ray.get(ref)
+                except ray.exceptions.RayActorError as e:
+                    self._on_sampler_death(index, e)
+                    continue
                 self.coordinator.add(payload, meta)
                 events.collected.append(meta)
             else:
@@ -116,6 +125,20 @@ class RayRuntime:
         for i in range(len(self.samplers)):
             self._fill_sampler(i)
         return events
+
+    def _on_sampler_death(self, index: int, error: Exception) -> None:
+        # Every collect that was in flight on the dead process fails; log the death once, on the first.
+        # The chunks it was cutting are lost, which costs samples, not correctness: none was trained on.
+        if self.failures_to_swallow[index] > 0:
+            self.failures_to_swallow[index] -= 1
+            return
+        self.failures_to_swallow[index] = self.collects_in_flight[index]
+        self.sampler_restarts[index] += 1
+        log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
+                    str(error).splitlines()[0][:200], self.sampler_restarts[index])
+
+    def sampler_pids(self) -> list[int]:
+        return ray.get([s.pid.remote() for s in self.samplers])
 
     def learner_states(self) -> dict[int, dict]:
         return {0: ray.get(self.learner.state_dict.remote())}
