@@ -59,3 +59,60 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
         assert 1 in collected_by
     finally:
         runtime.shutdown()
+
+
+def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplog):
+    import os
+    import signal
+    import time
+
+    from asyncrl.runtime.coordinator import Coordinator
+    from asyncrl.runtime.ray_runtime import RayRuntime
+
+    cfg = load_config(["runtime=ray", "runtime.num_samplers=1", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
+    coordinator, saved = Coordinator(cfg.algo.batch_size), {}
+    runtime = RayRuntime(cfg, coordinator, restore=lambda: saved.get("learners"))
+    try:
+        trained = 0
+        while trained < 3:
+            trained += len(runtime.poll().trained)
+        saved["learners"] = runtime.learner_states()
+        published = runtime.published_version
+        os.kill(runtime.learner_pid(), signal.SIGKILL)
+        versions, deadline = [], time.monotonic() + 120
+        while len(versions) < 3 and time.monotonic() < deadline:
+            versions += [m["stats/version"] for _, m in runtime.poll().trained]
+        assert runtime.learner_restarts == 1 and "from the latest checkpoint" in caplog.text
+        # The restored learner publishes versions above every version published before the kill.
+        assert len(versions) == 3 and min(versions) > published
+    finally:
+        runtime.shutdown()
+
+
+def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
+    import os
+    import signal
+    import time
+
+    import ray
+
+    from asyncrl.runtime.coordinator import Coordinator
+    from asyncrl.runtime.ray_runtime import RayRuntime
+
+    cfg = load_config(["runtime=ray", "runtime.inference=remote", "runtime.num_samplers=1", "runtime.num_envs=4",
+                       f"run_dir={tmp_path}", *QUIET])
+    coordinator = Coordinator(cfg.algo.batch_size)
+    runtime = RayRuntime(cfg, coordinator)
+    try:
+        while coordinator.env_steps < 2000:
+            runtime.poll()
+        victim = ray.get(runtime.inference.pid.remote())
+        os.kill(victim, signal.SIGKILL)
+        steps_at_kill, deadline = coordinator.env_steps, time.monotonic() + 120
+        while coordinator.env_steps < steps_at_kill + 4000 and time.monotonic() < deadline:
+            runtime.poll()
+        assert coordinator.env_steps >= steps_at_kill + 4000
+        assert ray.get(runtime.inference.pid.remote()) != victim
+        assert runtime.sampler_restarts == [0]  # the sampler rode it out by resending its requests
+    finally:
+        runtime.shutdown()

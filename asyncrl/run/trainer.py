@@ -26,14 +26,14 @@ log = logging.getLogger("asyncrl")
 USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError)
 
 
-def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None):
+def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None, restore):
     if cfg.runtime.kind == "serial":
         from asyncrl.runtime.serial import SerialRuntime
 
         return SerialRuntime(cfg, coordinator, learner_states)
     from asyncrl.runtime.ray_runtime import RayRuntime  # the only path that imports ray
 
-    return RayRuntime(cfg, coordinator, learner_states)
+    return RayRuntime(cfg, coordinator, learner_states, restore=restore)
 
 
 class _LagStats:
@@ -98,7 +98,8 @@ class TrainingRun:
                 status = "completed"
                 return self._finish(status, start, start_steps, checkpoint=False)
             self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
-            self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"])
+            self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
+                                         restore=self._latest_learner_states)
             log.info("run dir %s | tensorboard --logdir %s | wandb %s", self.run_dir, self.run_dir / "tensorboard",
                      cfg.logging.wandb)
             status = self._loop(start, start_steps)
@@ -144,7 +145,10 @@ class TrainingRun:
                 return "completed"
             if now - last_ckpt >= cfg.train.checkpoint_every_s:
                 last_ckpt = now
-                self._checkpoint(start)
+                try:
+                    self._checkpoint(start)
+                except Exception as e:  # e.g. the learner died this instant: it restarts, the next one saves
+                    log.warning("periodic checkpoint skipped: %s", str(e).splitlines()[0][:200])
                 self._write_summary("running", start, start_steps)
 
     def _fps_after_startup(self, now: float) -> float:
@@ -170,6 +174,10 @@ class TrainingRun:
         c["wall_s"] = self.wall_base + (time.monotonic() - start)
         c["env_steps"], c["episodes"] = self.coordinator.env_steps, self.coordinator.episodes
         c["recent_returns"] = {pid: list(s.returns) for pid, s in self.coordinator.stats.items()}
+
+    def _latest_learner_states(self) -> dict | None:
+        state = self.ckpts.load_latest()
+        return None if state is None else state["learners"]
 
     def _checkpoint(self, start: float) -> None:
         self._sync_counters(start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import ray
 import torch
@@ -16,16 +17,28 @@ from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler
 
 
 class RayInferenceClient:
-    """Sampler side of remote inference: a handle is the ObjectRef of the reply."""
+    """Sampler side of remote inference. A handle keeps the request beside its reply's ref, so a
+    request lost with a dying inference actor is sent again once Ray has restarted it."""
+
+    RETRY_FOR_S = 120.0
 
     def __init__(self, server: ray.actor.ActorHandle):
         self.server = server
 
-    def submit(self, policy_id: int, obs: ObsDict, rnn_state) -> ray.ObjectRef:
-        return self.server.infer.remote(policy_id, obs, rnn_state)
+    def submit(self, policy_id: int, obs: ObsDict, rnn_state) -> tuple:
+        return self.server.infer.remote(policy_id, obs, rnn_state), (policy_id, obs, rnn_state)
 
-    def result(self, handle: ray.ObjectRef) -> PolicyOutput:
-        return ray.get(handle)
+    def result(self, handle: tuple) -> PolicyOutput:
+        ref, request = handle
+        deadline = time.monotonic() + self.RETRY_FOR_S
+        while True:
+            try:
+                return ray.get(ref)
+            except ray.exceptions.RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+                ref = self.server.infer.remote(*request)
 
 
 @ray.remote
@@ -71,6 +84,9 @@ class InferenceActor:
     async def set_weights(self, weights: Weights) -> None:
         self.server.runner.set_weights(weights)
 
+    async def pid(self) -> int:
+        return os.getpid()
+
     async def batch_stats(self) -> dict[str, int]:
         return {"batches": self.server.batches, "requests": self.server.requests}
 
@@ -93,3 +109,6 @@ class LearnerActor:
 
     def state_dict(self) -> dict:
         return self.learner.state_dict()
+
+    def pid(self) -> int:
+        return os.getpid()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import ray
 
@@ -40,8 +41,10 @@ def start_ray(cfg: Config, num_actors: int) -> bool:
 
 
 class RayRuntime:
-    def __init__(self, cfg: Config, coordinator: Coordinator, learner_states: dict[int, dict] | None = None):
-        self.cfg, self.coordinator = cfg, coordinator
+    def __init__(self, cfg: Config, coordinator: Coordinator, learner_states: dict[int, dict] | None = None,
+                 restore: Callable[[], dict[int, dict] | None] | None = None):
+        """``restore`` returns the learners' states of the latest checkpoint, to restart a dead learner."""
+        self.cfg, self.coordinator, self.restore = cfg, coordinator, restore
         rt = cfg.runtime
         remote_inference = rt.inference == "remote"
         # Bad input (env, checkpoint, device) fails before Ray starts, so nothing is left to clean up.
@@ -51,11 +54,14 @@ class RayRuntime:
         device = resolve_device(rt.device)
         self.owns_ray = start_ray(cfg, rt.num_samplers + 1 + int(remote_inference))
         gpus = 1 if device == "cuda" else 0
+        self.spaces, self.device, self.gpus = spaces, device, gpus
         self.learner = LearnerActor.options(num_gpus=gpus).remote(
             cfg, spaces, 0, device, (learner_states or {}).get(0))
+        self.published_version = 0
+        self.learner_restarts = 0
         # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with this very ref.
         self.initial_weights = weights = self.learner.weights.remote()
-        self.inference = (InferenceActor.options(num_gpus=gpus, max_concurrency=1000)
+        self.inference = (InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1)
                           .remote(cfg, spaces, device, weights) if remote_inference else None)
         size = state_size(cfg, spaces)
         # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
@@ -117,8 +123,13 @@ class RayRuntime:
                 self.coordinator.add(payload, meta)
                 events.collected.append(meta)
             else:
-                metrics = ray.get(ref)
+                try:
+                    metrics = ray.get(ref)
+                except ray.exceptions.RayActorError as e:
+                    self._restart_learner(e)
+                    continue
                 self.trains_in_flight -= 1
+                self.published_version = max(self.published_version, int(metrics["stats/version"]))
                 self._broadcast(payload)
                 events.trained.append((index, metrics))
         self._submit_training()
@@ -136,6 +147,27 @@ class RayRuntime:
         self.sampler_restarts[index] += 1
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
                     str(error).splitlines()[0][:200], self.sampler_restarts[index])
+
+    def _restart_learner(self, error: Exception) -> None:
+        """Recreate a dead learner from the latest checkpoint; the batches it held are lost."""
+        for ref in [r for r, (kind, *_) in self.pending.items() if kind == "train"]:
+            del self.pending[ref]
+        self.trains_in_flight = 0
+        self.learner_restarts += 1
+        state = (self.restore() or {}).get(0) if self.restore else None
+        if state is not None:
+            # A version above every published one: samplers accept only newer weights, and the
+            # experience collected by the lost versions counts as lagging behind the restored learner.
+            state = {**state, "version": max(int(state["version"]), self.published_version) + 1}
+        log.warning("learner 0 died (%s); restarting it from %s (restart #%d)", str(error).splitlines()[0][:200],
+                    "the latest checkpoint" if state is not None else "scratch: no checkpoint yet",
+                    self.learner_restarts)
+        ray.kill(self.learner)
+        self.learner = LearnerActor.options(num_gpus=self.gpus).remote(self.cfg, self.spaces, 0, self.device, state)
+        self._broadcast(self.learner.weights.remote())
+
+    def learner_pid(self) -> int:
+        return ray.get(self.learner.pid.remote())
 
     def sampler_pids(self) -> list[int]:
         return ray.get([s.pid.remote() for s in self.samplers])
