@@ -53,7 +53,7 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
         new_pid = runtime.sampler_pids()[1]
         assert new_pid != victim
         # The restarted sampler collects again.
-        collected_by, deadline = set(), time.monotonic() + 60
+        collected_by, deadline = set(), time.monotonic() + 120
         while 1 not in collected_by and time.monotonic() < deadline:
             collected_by |= {m.sampler_index for m in runtime.poll().collected}
         assert 1 in collected_by

@@ -69,7 +69,7 @@ class RayRuntime:
         self.samplers = [SamplerActor.options(max_restarts=-1).remote(cfg, i, spaces, size, weights, self.inference)
                          for i in range(rt.num_samplers)]
         self.sampler_restarts = [0] * rt.num_samplers
-        self.failures_to_swallow = [0] * rt.num_samplers
+        self.restarting = [False] * rt.num_samplers
         self.steps_per_collect = rt.num_envs * cfg.algo.rollout
         self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
         self.pending: dict[ray.ObjectRef, tuple] = {}
@@ -120,6 +120,7 @@ class RayRuntime:
                 except ray.exceptions.RayActorError as e:
                     self._on_sampler_death(index, e)
                     continue
+                self.restarting[index] = False
                 self.coordinator.add(payload, meta)
                 events.collected.append(meta)
             else:
@@ -138,12 +139,12 @@ class RayRuntime:
         return events
 
     def _on_sampler_death(self, index: int, error: Exception) -> None:
-        # Every collect that was in flight on the dead process fails; log the death once, on the first.
+        # Every collect in flight on the dead process fails, and so may those sent while Ray restarts
+        # it: the sampler counts as restarting until its next successful collect, and is logged once.
         # The chunks it was cutting are lost, which costs samples, not correctness: none was trained on.
-        if self.failures_to_swallow[index] > 0:
-            self.failures_to_swallow[index] -= 1
+        if self.restarting[index]:
             return
-        self.failures_to_swallow[index] = self.collects_in_flight[index]
+        self.restarting[index] = True
         self.sampler_restarts[index] += 1
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
                     str(error).splitlines()[0][:200], self.sampler_restarts[index])
