@@ -38,7 +38,7 @@ class EnvConfig:
     factory: str = "envs.gymnasium_env:make_env"  # "module:function" that builds one env
     id: str = ""  # passed to the factory: a Gymnasium id, a VizDoom scenario, ...
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the factory
-    frameskip: int = 1  # frames per agent step, only for reporting frames (Sample Factory's convention)
+    frameskip: int = 1  # frames per agent step: frames = env steps x frameskip; Doom factories also step the engine by it
 
     def __post_init__(self) -> None:
         _check(":" in self.factory, "env.factory", self.factory, "expected 'module:function'")
