@@ -1,0 +1,155 @@
+"""``python -m asyncrl.eval run=PATH [episodes=N] [greedy=true] [seed=S] [video=true] [policy=0] [max_steps=N]``
+
+Plays ``episodes`` episodes of a trained policy in a fresh env built from the run's config, prints the
+mean return with its standard deviation and a 95% confidence interval, and the mean of each numeric stat
+the env reports in ``info["episode_stats"]`` (kills, frags, ...); writes them to ``eval.json`` in the run
+directory (or beside the checkpoint file). ``video=true`` also writes ``eval_video.mp4`` of every
+episode: the image observations themselves when there are some, else ``env.render()`` (the env is then
+built with ``env.kwargs.render_mode=rgb_array``). Single-agent envs only, so far.
+
+Bad input ends with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+
+from asyncrl.evaluation.cli_args import MISSING, UsageError, check, parse_kv
+from asyncrl.evaluation.episodes import Episode, FrameHook, play
+from asyncrl.evaluation.loading import LoadedPolicy, load_policy
+from asyncrl.evaluation.stats import mean_stats, summarize
+from asyncrl.evaluation.video import VideoWriter, chw_to_frame, image_key
+from asyncrl.run.run_dir import write_json
+
+USAGE = ("usage: python -m asyncrl.eval run=RUN_DIR|CHECKPOINT [episodes=10] [greedy=true] [seed=0] "
+         "[video=false] [policy=0] [max_steps=100000]")
+log = logging.getLogger("asyncrl.eval")
+
+
+@dataclass
+class EvalArgs:
+    run: str = MISSING  # a run directory (its latest valid checkpoint) or a checkpoint file
+    episodes: int = 10
+    greedy: bool = True  # the distribution's mode; false samples actions
+    seed: int = 0  # episode i resets the env with seed + i
+    video: bool = False  # write eval_video.mp4
+    policy: int = 0  # which policy of the checkpoint
+    max_steps: int = 100_000  # an episode still running after this many steps is cut (and flagged)
+
+    def __post_init__(self) -> None:
+        check(self.episodes >= 1, "episodes", self.episodes, "expected an integer >= 1")
+        check(self.max_steps >= 1, "max_steps", self.max_steps, "expected an integer >= 1")
+        check(self.policy >= 0, "policy", self.policy, "expected an integer >= 0")
+
+
+def _make_env(policy: LoadedPolicy, render: bool) -> gym.Env:
+    from asyncrl.runtime.components import load_env_factory
+
+    env_cfg = policy.cfg.env
+    if not render:
+        return load_env_factory(env_cfg)(0)
+    env_cfg = dataclasses.replace(env_cfg, kwargs={**env_cfg.kwargs, "render_mode": "rgb_array"})
+    # rgb_array never opens a window; without this SDL (pygame) looks for a display and complains.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    try:
+        return load_env_factory(env_cfg)(0)
+    except (TypeError, ValueError) as e:  # a factory that does not take render_mode
+        raise UsageError(f"video=true needs env.render(), but env.factory={env_cfg.factory} rejected "
+                         f"render_mode='rgb_array' ({str(e).splitlines()[0]}); evaluate without video") from e
+
+
+def _frame_hook(env: gym.Env, key: str | None, writer: VideoWriter) -> FrameHook:
+    if key is not None:
+        return lambda obs: writer.add(chw_to_frame(obs[key]))
+    return lambda obs: writer.add(env.render())
+
+
+def evaluate(args: EvalArgs) -> tuple[dict, Path]:
+    """Run the evaluation ``args`` describes and write ``eval.json``; returns what it holds and its path."""
+    policy = load_policy(args.run, args.policy)
+    key = image_key(policy.spaces.obs) if args.video else None
+    env = _make_env(policy, render=args.video and key is None)
+    video_path = policy.out_dir / "eval_video.mp4"
+    writer = None
+    try:
+        if args.video:
+            fps = max(1, round(env.metadata.get("render_fps", 30) / policy.cfg.env.frameskip))
+            writer = VideoWriter(video_path, fps)
+        hook = None if writer is None else _frame_hook(env, key, writer)
+        episodes = play(policy.model, env, args.episodes, args.seed, args.greedy, args.max_steps, hook)
+    finally:
+        env.close()
+        if writer is not None:
+            writer.close()
+    report = _report(args, policy, episodes, video_path if writer else None, writer.frames if writer else 0)
+    write_json(policy.out_dir / "eval.json", report)
+    return report, policy.out_dir / "eval.json"
+
+
+def _report(args: EvalArgs, policy: LoadedPolicy, episodes: list[Episode], video: Path | None,
+            frames: int) -> dict:
+    returns = [e.ret for e in episodes]
+    return {
+        "run": args.run,
+        "checkpoint": str(policy.checkpoint),
+        "env": policy.cfg.env.name,
+        "env_steps": policy.env_steps,
+        "policy": args.policy,
+        "greedy": args.greedy,
+        "seeds": [e.seed for e in episodes],
+        "returns": returns,
+        "lengths": [e.length for e in episodes],
+        "cut_by_max_steps": sum(e.cut for e in episodes),
+        "return": summarize(returns),
+        "length_mean": sum(e.length for e in episodes) / len(episodes),
+        "episode_stats": mean_stats([e.stats for e in episodes if not e.cut]),
+        "video": None if video is None else {"path": str(video), "frames": frames},
+    }
+
+
+def format_report(r: dict) -> str:
+    ret = r["return"]
+    ci = "n/a" if ret["ci95"] is None else f"[{ret['ci95'][0]:.2f}, {ret['ci95'][1]:.2f}]"
+    mode = "greedy" if r["greedy"] else "sampled"
+    seeds = r["seeds"]
+    lines = [
+        f"{len(seeds)} episodes of {r['env']}, policy {r['policy']}, {mode} actions, seeds {seeds[0]}..{seeds[-1]}, "
+        f"checkpoint {r['checkpoint']} ({r['env_steps']} env steps)",
+        f"return  mean {ret['mean']:.2f}  std {ret['std']:.2f}  95% CI {ci}  ({ret['ci_method']})",
+        f"length  mean {r['length_mean']:.1f}" + (f"  ({r['cut_by_max_steps']} cut by max_steps)"
+                                                  if r["cut_by_max_steps"] else ""),
+    ]
+    if r["episode_stats"]:
+        lines.append("stats   " + "  ".join(f"{k} {v:.3g}" for k, v in r["episode_stats"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
+    from asyncrl.run.checkpoint import CheckpointError
+    from asyncrl.runtime.components import EnvFactoryError
+
+    try:
+        args = parse_kv(argv, EvalArgs, USAGE)
+        report, json_path = evaluate(args)
+    except (UsageError, CheckpointError, EnvFactoryError) as e:
+        print(f"asyncrl.eval: {e}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    print(f"wrote {json_path}" + (f" and {report['video']['path']}" if report["video"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

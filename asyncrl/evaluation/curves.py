@@ -1,0 +1,112 @@
+"""Learning curves from the runs' TensorBoard events, grouped into experiments across seeds.
+
+Grouping: runs whose ``config.yaml`` are equal once ``seed``, ``name``, ``run_dir``,
+``restart_behavior`` and ``logging.*`` are left out are one experiment played with different seeds.
+A run without a ``config.yaml`` is grouped by its directory name with a trailing seed suffix
+(``_seed3``, ``-seed3``, ``_s3``, ``-s3``) removed. A group is labelled by that stripped name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from asyncrl.evaluation.cli_args import UsageError
+
+IGNORED_KEYS = ("seed", "name", "run_dir", "restart_behavior", "logging")
+_SEED_SUFFIX = re.compile(r"[_-](?:seed[_-]?|s)\d+$")
+
+
+@dataclass
+class Curve:
+    run: Path
+    frames: np.ndarray  # the event step: the trainer logs against frames
+    wall_s: np.ndarray  # event wall time minus the run's first event's (pauses between sessions included)
+    values: np.ndarray
+
+
+def event_dir(run: Path) -> Path | None:
+    """Where a run's event files are: ``RUN/tensorboard`` or ``RUN`` itself."""
+    for d in (run / "tensorboard", run):
+        if d.is_dir() and any(d.glob("events.out.tfevents.*")):
+            return d
+    return None
+
+
+def expand_runs(paths: list[str]) -> list[Path]:
+    """Each path is a run directory, or a directory of run directories (``runs/``)."""
+    runs: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if not path.is_dir():
+            raise UsageError(f"{text} is not a directory: expected a run directory (with tensorboard/) "
+                             f"or a directory of runs")
+        if event_dir(path) is not None:
+            runs.append(path)
+            continue
+        children = sorted(c for c in path.iterdir() if c.is_dir() and event_dir(c) is not None)
+        if not children:
+            raise UsageError(f"{text} has no TensorBoard events (no {path / 'tensorboard'}/events.out.tfevents.*); "
+                             f"was it trained with logging.tensorboard=false?")
+        runs.extend(children)
+    return runs
+
+
+def read_curve(run: Path, metric: str) -> Curve:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(event_dir(run)), size_guidance={"scalars": 0})  # 0: keep every point
+    acc.Reload()
+    tags = acc.Tags().get("scalars", [])
+    if metric not in tags:
+        raise UsageError(f"{run} has no scalar {metric!r} in its TensorBoard events; it has: "
+                         f"{', '.join(sorted(tags)) or 'none'}")
+    events = sorted(acc.Scalars(metric), key=lambda e: e.wall_time)
+    wall = np.array([e.wall_time for e in events])
+    frames = np.array([e.step for e in events], dtype=np.float64)
+    values = np.array([e.value for e in events], dtype=np.float64)
+    return Curve(run, frames, wall - wall[0], values)
+
+
+def strip_seed(name: str) -> str:
+    return _SEED_SUFFIX.sub("", name)
+
+
+def experiment_key(run: Path) -> str:
+    config = run / "config.yaml"
+    if not config.is_file():
+        return "name:" + strip_seed(run.name)
+    data = yaml.safe_load(config.read_text()) or {}
+    return json.dumps({k: v for k, v in data.items() if k not in IGNORED_KEYS}, sort_keys=True)
+
+
+def group_runs(runs: list[Path]) -> dict[str, list[Path]]:
+    """Label -> runs of one experiment, in the order first seen."""
+    groups: dict[str, list[Path]] = {}
+    labels: dict[str, str] = {}
+    for run in runs:
+        key = experiment_key(run)
+        if key not in labels:
+            label = strip_seed(run.resolve().name)
+            labels[key] = label if label not in groups else run.resolve().name  # two experiments, one name
+        groups.setdefault(labels[key], []).append(run)
+    return groups
+
+
+def spread(xs: list[np.ndarray], ys: list[np.ndarray], points: int = 200):
+    """Mean, min and max of several curves on a common grid, where every curve has data (their overlap).
+
+    Returns ``(grid, mean, low, high)``, or None when the curves do not overlap.
+    """
+    start, stop = max(x.min() for x in xs), min(x.max() for x in xs)
+    if stop <= start:
+        return None
+    grid = np.linspace(start, stop, points)
+    order = [np.argsort(x, kind="stable") for x in xs]  # a resumed run may log a few steps twice
+    on_grid = np.stack([np.interp(grid, x[o], y[o]) for x, y, o in zip(xs, ys, order, strict=True)])
+    return grid, on_grid.mean(0), on_grid.min(0), on_grid.max(0)
