@@ -1,7 +1,8 @@
 """VizDoom scenarios for asyncrl, preprocessed as Sample Factory does.
 
 The trainer builds envs through ``env.factory: envs.vizdoom:make_env``; ``env.id`` names the scenario
-(``scenario_names()`` lists them) and ``env.frameskip`` is the engine frameskip.
+(``scenario_names()`` lists them) and ``env.frameskip`` is the engine frameskip. Multiplayer matches
+(``match_names()``) are multi-agent envs built by ``envs.vizdoom:make_match``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from envs.vizdoom.env import DoomEnv
-from envs.vizdoom.scenarios import SCENARIOS, DoomSpec, Head, get_spec, scenario_names
+from envs.vizdoom.match import DoomMatch, MultiAgentEnv
+from envs.vizdoom.scenarios import (
+    MATCHES,
+    SCENARIOS,
+    DoomSpec,
+    Head,
+    MatchSpec,
+    get_match_spec,
+    get_spec,
+    match_names,
+    scenario_names,
+)
 
-__all__ = ["SCENARIOS", "DoomEnv", "DoomSpec", "Head", "get_spec", "make_env", "scenario_names"]
+__all__ = ["MATCHES", "SCENARIOS", "DoomEnv", "DoomMatch", "DoomSpec", "Head", "MatchSpec", "MultiAgentEnv",
+           "get_match_spec", "get_spec", "make_env", "make_match", "match_names", "scenario_names"]
 
 # cfg.kwargs keys make_env accepts (all optional).
 KWARGS = ("width", "height", "render_resolution", "num_bots", "doom_map", "pin_core")
@@ -34,3 +47,33 @@ def make_env(cfg: Any, env_index: int) -> DoomEnv:
     if unknown:
         raise ValueError(f"env.kwargs has unknown keys {unknown} for envs.vizdoom; valid keys: {', '.join(KWARGS)}")
     return DoomEnv(get_spec(cfg.id), frameskip=cfg.frameskip, **kwargs)
+
+
+# cfg.kwargs keys make_match accepts (all optional).
+MATCH_KWARGS = ("num_agents", "num_bots", "timelimit_minutes", "respawn_delay", "port_range", "step_timeout",
+                "init_timeout", "connect_timeout", "width", "height", "render_resolution", "doom_map")
+
+
+def make_match(cfg: Any, env_index: int) -> DoomMatch:
+    """Build match ``cfg.id`` (e.g. ``doom_duel``) with frameskip ``cfg.frameskip`` and options ``cfg.kwargs``:
+
+    num_agents, num_bots   agents (one engine each; default the spec's) and built-in bots added on every reset
+    timelimit_minutes      the engine's ``+timelimit``, which ends each episode (default the spec's 4.0)
+    respawn_delay          seconds before a dead player respawns (default the spec's 2)
+    port_range             (low, high) UDP ports to lease the host's from (default ports.DEFAULT_RANGE)
+    step_timeout           seconds a step may take before the match counts as hung and restarts (default 5)
+    init_timeout           the same while engines start (default 30)
+    connect_timeout        the engines' +viz_connect_timeout in seconds (default 10)
+    width, height, render_resolution, doom_map   as make_env
+
+    A multi-agent env (``MultiAgentEnv``): per-agent lists from reset/step. Engines start on the first reset.
+    """
+    del env_index  # every copy is the same match; ports are leased, seeds come through reset(seed=...)
+    kwargs = dict(cfg.kwargs or {})
+    unknown = sorted(set(kwargs) - set(MATCH_KWARGS))
+    if unknown:
+        raise ValueError(f"env.kwargs has unknown keys {unknown} for envs.vizdoom:make_match; "
+                         f"valid keys: {', '.join(MATCH_KWARGS)}")
+    if "port_range" in kwargs:
+        kwargs["port_range"] = tuple(kwargs["port_range"])
+    return DoomMatch(get_match_spec(cfg.id), frameskip=cfg.frameskip, **kwargs)

@@ -107,8 +107,8 @@ class DoomEnv(gym.Env):
         if self.doom_map:
             game.set_doom_map(self.doom_map)
         game.set_episode_timeout(0)  # our own limit (module docstring)
-        if self.num_bots > 0:
-            game.add_game_args(_BOT_HOST_ARGS)
+        if args := self._game_args():
+            game.add_game_args(args)
         game.set_seed(seed)
         for attempt in range(3):
             try:
@@ -122,6 +122,10 @@ class DoomEnv(gym.Env):
         self._vars = game.get_available_game_variables()
         self._var_names = [str(v).split(".")[-1] for v in self._vars]
         return game
+
+    def _game_args(self) -> str:
+        """Engine arguments added before ``init()`` (a multiplayer player overrides this)."""
+        return _BOT_HOST_ARGS if self.num_bots > 0 else ""
 
     def _start_episode(self) -> None:
         game = self.game

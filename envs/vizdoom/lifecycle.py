@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,30 @@ def engine_pids() -> list[int]:
             except OSError:
                 continue
     return sorted(pids)
+
+
+def engine_args(pid: int) -> list[str]:
+    """The command line of process ``pid`` (empty if it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def kill_engines(pids: list[int]) -> None:
+    """SIGKILL these vizdoom engines and remove their shared-memory files (what the watchdog does for a dead
+    owner). The client of a killed engine sees it exit and raises; one stuck elsewhere leaves the files behind."""
+    for pid in pids:
+        args = engine_args(pid)
+        if not args or os.path.basename(args[0]) != "vizdoom":
+            continue  # gone, or the pid was reused
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        if "+viz_instance_id" in args[:-1]:
+            iid = args[args.index("+viz_instance_id") + 1]
+            for kind in ("SM", "MQCtr", "MQDoom"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"/dev/shm/ViZDoom{kind}{iid}")
 
 
 def pin_to_core(core: int) -> None:

@@ -155,11 +155,55 @@ _SPECS = [
 SCENARIOS: MappingProxyType[str, DoomSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
 
+@dataclass(frozen=True)
+class MatchSpec:
+    """A multiplayer match (``envs.vizdoom.match.DoomMatch``): every agent plays ``player``, one engine each.
+
+    The engine ends the match after ``timelimit_minutes`` (``+timelimit``): a terminal step for every agent.
+    """
+
+    name: str
+    player: DoomSpec  # each agent's game: .cfg, buttons, variables, measurements, reward scale
+    num_agents: int = 2
+    num_bots: int = 0  # built-in bots added by the host on every reset
+    timelimit_minutes: float = 4.0  # SF's multiplayer timelimit
+    respawn_delay: int = 2  # seconds (+viz_respawn_delay)
+    shaping: str = "deathmatch_v1"  # none | deathmatch (SF's V0) | deathmatch_v1 (SF's zero-sum self-play V1)
+    # frags | win: 1.0 for an outright win, else 0.0 (SF's self-play objective; with >= 2 agents, else frags)
+    true_objective: str = "frags"
+
+
+# SF's doom_duel (2 agents, its ssl2.wad, which the wheel lacks) on the wheel's cig.wad map01: SF's
+# full_discretized(with_use=True) actions, measurements, V1 shaping, win as the true objective. The wheel's
+# multi_duel.wad is a bare corridor with a rocket launcher given on spawn: no weapons, items or map to learn.
+_DUEL_PLAYER = DoomSpec(
+    "doom_duel", "cig.cfg", _FULL_DISCRETIZED[:5] + (buttons("USE"),) + _FULL_DISCRETIZED[5:],
+    render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
+    game_vars=_DEATHMATCH_VARS, true_objective="frags", measurements=True,
+    stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
+)  # fmt: skip
+_MATCHES = [MatchSpec("doom_duel", _DUEL_PLAYER, num_agents=2, true_objective="win")]
+MATCHES: MappingProxyType[str, MatchSpec] = MappingProxyType({m.name: m for m in _MATCHES})
+
+
+def match_names() -> list[str]:
+    return sorted(MATCHES)
+
+
+def get_match_spec(name: str) -> MatchSpec:
+    try:
+        return MATCHES[name]
+    except KeyError:
+        raise ValueError(f"unknown VizDoom match {name!r}; valid names: {', '.join(match_names())}") from None
+
+
 def scenario_names() -> list[str]:
     return sorted(SCENARIOS)
 
 
 def get_spec(name: str) -> DoomSpec:
+    if name in MATCHES:
+        raise ValueError(f"{name!r} is a multi-agent VizDoom match: build it with envs.vizdoom:make_match")
     try:
         return SCENARIOS[name]
     except KeyError:
