@@ -21,7 +21,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from asyncrl.evaluation.cli_args import MISSING, UsageError, check, parse_kv
+from asyncrl.evaluation.cli_args import MISSING, UsageError, check, parse_kv, run_tool
 from asyncrl.evaluation.episodes import Episode, FrameHook, play
 from asyncrl.evaluation.loading import LoadedPolicy, load_policy
 from asyncrl.evaluation.stats import mean_stats, summarize
@@ -131,24 +131,15 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip())
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
-    from asyncrl.run.checkpoint import CheckpointError
-    from asyncrl.runtime.components import EnvFactoryError
+def _run(argv: list[str]) -> str:
+    args = parse_kv(argv, EvalArgs, USAGE)
+    report, json_path = evaluate(args)
+    video = f" and {report['video']['path']}" if report["video"] else ""
+    return f"{format_report(report)}\nwrote {json_path}{video}"
 
-    try:
-        args = parse_kv(argv, EvalArgs, USAGE)
-        report, json_path = evaluate(args)
-    except (UsageError, CheckpointError, EnvFactoryError) as e:
-        print(f"asyncrl.eval: {e}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    print(f"wrote {json_path}" + (f" and {report['video']['path']}" if report["video"] else ""))
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_tool("asyncrl.eval", __doc__, argv, _run)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ Bad input ends with one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from asyncrl.evaluation.cli_args import MISSING, UsageError, check, parse_kv
+from asyncrl.evaluation.cli_args import MISSING, UsageError, check, parse_kv, run_tool
 
 USAGE = "usage: python -m asyncrl.export run=RUN_DIR|CHECKPOINT [format=torchscript|onnx] [out=FILE] [policy=0]"
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -59,21 +58,7 @@ def export(args: ExportArgs) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip())
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
-    from asyncrl.run.checkpoint import CheckpointError
-    from asyncrl.runtime.components import EnvFactoryError
-
-    try:
-        out = export(parse_kv(argv, ExportArgs, USAGE))
-    except (UsageError, CheckpointError, EnvFactoryError) as e:
-        print(f"asyncrl.export: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+    return run_tool("asyncrl.export", __doc__, argv, lambda a: f"wrote {export(parse_kv(a, ExportArgs, USAGE))}")
 
 
 if __name__ == "__main__":

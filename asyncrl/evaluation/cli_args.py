@@ -63,3 +63,28 @@ def check(ok: bool, key: str, given: Any, hint: str) -> None:
     """For a schema's ``__post_init__``: a value that parses but is not allowed."""
     if not ok:
         raise UsageError(f"{key}={given!r} is invalid: {hint}")
+
+
+def run_tool(prog: str, doc: str, argv: list[str] | None, body: typing.Callable[[list[str]], str]) -> int:
+    """The shared frame of the tools' ``main``: --help, quiet logging, bad input as one line and exit 2.
+
+    ``body`` does the work and returns what to print on success.
+    """
+    import logging
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(doc.strip())
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
+    from asyncrl.run.checkpoint import CheckpointError
+    from asyncrl.runtime.components import EnvFactoryError
+
+    try:
+        message = body(argv)
+    except (UsageError, CheckpointError, EnvFactoryError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
