@@ -100,8 +100,12 @@ class TrainingRun:
             self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
-            log.info("run dir %s | tensorboard --logdir %s | wandb %s", self.run_dir, self.run_dir / "tensorboard",
-                     cfg.logging.wandb)
+            # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
+            on_cpu = cfg.runtime.kind == "ray" and cfg.runtime.inference == "local"
+            inference = f"{cfg.runtime.inference} on {'cpu' if on_cpu else self.runtime.device}"
+            log.info("run dir %s | tensorboard --logdir %s | wandb %s | runtime %s, %d sampler(s) x %d envs | "
+                     "learner on %s, inference %s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb,
+                     cfg.runtime.kind, cfg.runtime.num_samplers, cfg.runtime.num_envs, self.runtime.device, inference)
             status = self._loop(start, start_steps)
         except KeyboardInterrupt:
             status = "interrupted"
