@@ -14,7 +14,7 @@ from asyncrl.config.loader import load_config
 from asyncrl.eval import EvalArgs, evaluate, main
 from asyncrl.evaluation.stats import summarize
 from asyncrl.run.trainer import train
-from tests.test_export import make_run
+from tests.tool_helpers import make_run, one_line_exit_2
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false", "logging.console_every_s=10"]
 CKPT = "ckpt_00000000000123_000001.pt"  # the checkpoint make_run writes
@@ -126,15 +126,6 @@ def test_summary_statistics():
     assert summarize([5.0])["ci95"] is None
 
 
-def _one_line_exit_2(capsys, argv):
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    return lines[0]
-
-
 @pytest.fixture
 def small_run(tmp_path):
     make_run(tmp_path / "run", ["env=CartPole-v1"])
@@ -150,19 +141,19 @@ def small_run(tmp_path):
     (["video"], "expected key=value arguments"),
 ])
 def test_bad_arguments_give_one_line(small_run, capsys, args, says):
-    assert says in _one_line_exit_2(capsys, [f"run={small_run}", *args])
+    assert says in one_line_exit_2(capsys, main, [f"run={small_run}", *args])
 
 
 def test_bad_paths_give_one_line(small_run, tmp_path, capsys):
-    assert "run is required" in _one_line_exit_2(capsys, ["episodes=3"])
-    assert "does not exist" in _one_line_exit_2(capsys, [f"run={tmp_path / 'nope'}"])
-    assert "not a run directory" in _one_line_exit_2(capsys, [f"run={small_run / 'checkpoints'}"])
+    assert "run is required" in one_line_exit_2(capsys, main, ["episodes=3"])
+    assert "does not exist" in one_line_exit_2(capsys, main, [f"run={tmp_path / 'nope'}"])
+    assert "not a run directory" in one_line_exit_2(capsys, main, [f"run={small_run / 'checkpoints'}"])
     lone = tmp_path / "lone.pt"
     shutil.copy(small_run / "checkpoints" / CKPT, lone)
-    assert "no config.yaml beside checkpoint" in _one_line_exit_2(capsys, [f"run={lone}"])
+    assert "no config.yaml beside checkpoint" in one_line_exit_2(capsys, main, [f"run={lone}"])
     (small_run / "checkpoints" / CKPT).write_bytes(b"not a checkpoint")
-    assert "unreadable" in _one_line_exit_2(capsys, [f"run={small_run / 'checkpoints' / CKPT}"])
-    assert "no valid checkpoint" in _one_line_exit_2(capsys, [f"run={small_run}"])
+    assert "unreadable" in one_line_exit_2(capsys, main, [f"run={small_run / 'checkpoints' / CKPT}"])
+    assert "no valid checkpoint" in one_line_exit_2(capsys, main, [f"run={small_run}"])
 
 
 def test_the_command_line_prints_no_traceback(tmp_path):

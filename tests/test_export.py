@@ -9,31 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from asyncrl.config.loader import load_config
 from asyncrl.export import main
-from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.run.checkpoint import CheckpointManager
-from asyncrl.run.run_dir import prepare_run_dir
-from asyncrl.runtime.components import probe_spaces
-
-QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
-
-
-def make_run(run_dir, overrides, seed=0):
-    """A run directory with config.yaml and one checkpoint of an untrained model, its observation and
-    returns normalizers fed with off-centre data so that normalization matters."""
-    cfg = load_config([*overrides, f"run_dir={run_dir}", *QUIET])
-    prepare_run_dir(cfg)
-    spaces = probe_spaces(cfg.env)
-    torch.manual_seed(seed)
-    model = ActorCritic(spaces.obs, spaces.action, cfg.model)
-    box_keys = model.obs_preprocessor.shapes
-    model.update_obs_normalizer({k: torch.randn(64, *shape) * 2.0 + 1.0 for k, shape in box_keys.items()})
-    model.returns_normalizer.update(torch.randn(64, 1) * 10.0 + 30.0)
-    CheckpointManager(run_dir / "checkpoints", keep=1).save({"env_steps": 123, "saves": 1},
-                                                            {0: {"model": model.state_dict()}})
-    return model.eval()
-
+from tests.tool_helpers import make_run, one_line_exit_2
 
 CASES = {
     "mlp": ["env=CartPole-v1"],
@@ -127,19 +104,10 @@ def test_onnx_policy_matches_the_model(tmp_path):
         np.testing.assert_allclose(state, want["state"].numpy(), atol=1e-5)
 
 
-def _one_line_exit_2(capsys, argv):
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    return lines[0]
-
-
 def test_onnx_without_the_package_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     make_run(tmp_path / "run", CASES["mlp"])
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now fails, as when it is not installed
-    assert "pip install onnx" in _one_line_exit_2(capsys, [f"run={tmp_path / 'run'}", "format=onnx"])
+    assert "pip install onnx" in one_line_exit_2(capsys, main, [f"run={tmp_path / 'run'}", "format=onnx"])
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -150,4 +118,4 @@ def test_onnx_without_the_package_says_how_to_get_it(tmp_path, capsys, monkeypat
 ])
 def test_bad_arguments_give_one_line(argv, says, capsys, tmp_path):
     run = [f"run={tmp_path}"] if argv else []
-    assert says in _one_line_exit_2(capsys, run + argv)
+    assert says in one_line_exit_2(capsys, main, run + argv)
