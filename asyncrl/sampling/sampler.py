@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from asyncrl.data import EpisodeStats, ObsDict, PolicyOutput, Trajectory, concat_trajectories
+from asyncrl.data import EpisodeStats, ObsDict, PolicyOutput, Trajectory
 from asyncrl.inference.client import InferenceClient
 from asyncrl.models.distributions import ActionSpec
 from asyncrl.sampling.env_group import EnvGroup
@@ -32,7 +32,7 @@ class CollectMeta:
 
 
 class _Buffers:
-    """Preallocated arrays for one group's chunk; handed out whole at the end of the chunk."""
+    """Preallocated arrays for one chunk of all the sampler's envs; handed out whole at its end."""
 
     def __init__(self, obs_space: gym.spaces.Dict, spec: ActionSpec, rollout: int, n: int, state_size: int):
         t = rollout
@@ -49,31 +49,13 @@ class _Buffers:
 
 
 class _Group:
-    """One half of the sampler's envs and everything in flight for it."""
+    """One half of the sampler's envs, the columns it fills in the chunk, and its request in flight."""
 
-    def __init__(self, envs: EnvGroup, spec: ActionSpec, rollout: int, state_size: int):
-        self.envs, self.spec, self.rollout, self.state_size = envs, spec, rollout, state_size
+    def __init__(self, envs: EnvGroup, cols: slice, state_size: int):
+        self.envs, self.cols = envs, cols
         self.obs: ObsDict = envs.reset()
-        n = len(envs)
-        self.state = np.zeros((n, state_size), dtype=np.float32) if state_size else None
+        self.state = np.zeros((len(envs), state_size), dtype=np.float32) if state_size else None
         self.pending = None  # the inference handle for self.obs
-        self.buf = self._new_buffers()
-        self.episodes: list[EpisodeStats] = []
-
-    def _new_buffers(self) -> _Buffers:
-        buf = _Buffers(self.envs.obs_space, self.spec, self.rollout, len(self.envs), self.state_size)
-        if buf.rnn_state is not None:
-            buf.rnn_state[:] = self.state
-        return buf
-
-    def cut(self) -> Trajectory:
-        b = self.buf
-        for k, v in self.obs.items():
-            b.obs[k][self.rollout] = v
-        traj = Trajectory(self.envs.policy_id, b.obs, b.actions, b.rewards, b.terminated, b.truncated,
-                          b.final_values, b.logp, b.values, b.versions, b.rnn_state, self.episodes)
-        self.buf, self.episodes = self._new_buffers(), []
-        return traj
 
 
 class Sampler:
@@ -88,9 +70,13 @@ class Sampler:
         for env_ids in (h for h in halves if len(h)):
             seeds = [seed * 1_000_003 + i for i in env_ids]
             envs = EnvGroup(make_env, env_ids, seeds, policy_id)
-            spec = ActionSpec.from_space(envs.envs[0].action_space)
-            self.groups.append(_Group(envs, spec, rollout, state_size))
-        self.action_spec = self.groups[0].spec
+            cols = slice(env_ids.start - first, env_ids.stop - first)
+            self.groups.append(_Group(envs, cols, state_size))
+        self.action_spec = ActionSpec.from_space(self.groups[0].envs.envs[0].action_space)
+        self.num_envs, self.state_size = num_envs, state_size
+        # Both groups write their columns of one chunk, so the chunk leaves without a concatenation copy.
+        self.buf = self._new_buffers()
+        self.episodes: list[EpisodeStats] = []
         for g in self.groups:
             g.pending = self.client.submit(policy_id, g.obs, g.state)
 
@@ -98,37 +84,48 @@ class Sampler:
     def obs_space(self) -> gym.spaces.Dict:
         return self.groups[0].envs.obs_space
 
+    def _new_buffers(self) -> _Buffers:
+        buf = _Buffers(self.obs_space, self.action_spec, self.rollout, self.num_envs, self.state_size)
+        if buf.rnn_state is not None:
+            for g in self.groups:
+                buf.rnn_state[g.cols] = g.state
+        return buf
+
     def collect(self) -> tuple[list[Trajectory], CollectMeta]:
         for t in range(self.rollout):
             for g in self.groups:
                 self._step_group(g, t)
-        trajs = [g.cut() for g in self.groups]
-        episodes = [e for tr in trajs for e in tr.episodes]
-        steps = sum(tr.num_steps for tr in trajs)
+        b = self.buf
+        for g in self.groups:
+            for k, v in g.obs.items():
+                b.obs[k][self.rollout, g.cols] = v
+        traj = Trajectory(self.policy_id, b.obs, b.actions, b.rewards, b.terminated, b.truncated, b.final_values,
+                          b.logp, b.values, b.versions, b.rnn_state, self.episodes)
+        self.buf, self.episodes = self._new_buffers(), []
         # One trajectory per policy: the learner takes whole chunks.
-        return [concat_trajectories(trajs)], CollectMeta(self.index, {self.policy_id: steps}, episodes)
+        return [traj], CollectMeta(self.index, {self.policy_id: traj.num_steps}, traj.episodes)
 
     def _step_group(self, g: _Group, t: int) -> None:
         out: PolicyOutput = self.client.result(g.pending)
-        b = g.buf
+        b, c = self.buf, g.cols
         for k, v in g.obs.items():
-            b.obs[k][t] = v
-        b.actions[t] = out.actions
-        b.logp[t] = out.logp
-        b.values[t] = out.values
-        b.versions[t] = out.version
+            b.obs[k][t, c] = v
+        b.actions[t, c] = out.actions
+        b.logp[t, c] = out.logp
+        b.values[t, c] = out.values
+        b.versions[t, c] = out.version
         res = g.envs.step(self.action_spec.to_env_batch(out.actions))
-        b.rewards[t] = res.rewards
-        b.terminated[t] = res.terminated
-        b.truncated[t] = res.truncated
+        b.rewards[t, c] = res.rewards
+        b.terminated[t, c] = res.terminated
+        b.truncated[t, c] = res.truncated
         state = out.rnn_state
         if res.final_obs:
-            b.final_values[t] = self._final_values(res.final_obs, state, len(g.envs))
+            b.final_values[t, c] = self._final_values(res.final_obs, state, len(g.envs))
         if state is not None:
             state = state.copy() if not state.flags.writeable else state
             state[res.terminated | res.truncated] = 0.0  # a new episode starts from a blank memory
         g.state = state
-        g.episodes.extend(e for _, e in res.episodes)
+        self.episodes.extend(e for _, e in res.episodes)
         g.obs = res.obs
         g.pending = self.client.submit(self.policy_id, g.obs, g.state)
 
