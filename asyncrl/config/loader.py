@@ -80,9 +80,23 @@ def _resolve_env(name: str) -> list[str]:
     )
 
 
+def _parse(overrides: list[str]) -> list:
+    """Parse one override at a time, so an error names the argument that is wrong, not the whole line."""
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except Exception as e:  # Hydra's grammar errors: 'cartpole', '--resume', 'algo.lr=[1,'
+            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"cannot parse argument {text!r} ({reason}): expected key=value, "
+                              f"e.g. env=cartpole or algo.lr=0.0003") from e
+    return parsed
+
+
 def _rewrite(overrides: list[str]) -> list[str]:
     """Check each override's key against the schema and turn our shorthands into Hydra overrides."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    parsed = _parse(overrides)
     keys = schema_keys()
     out: list[str] = []
     for text, ov in zip(overrides, parsed, strict=True):
@@ -136,7 +150,16 @@ def load_config(overrides: list[str]) -> Config:
     assert isinstance(cfg, Config)
     if not cfg.name:
         cfg.name = cfg.env.name
+    if not cfg.run_dir:
+        _check_run_name(cfg.name)
     return cfg
+
+
+def _check_run_name(name: str) -> None:
+    """The run directory is runs/NAME, and restart_behavior=overwrite deletes it: '..' would point it elsewhere."""
+    if name.startswith("/") or any(part in (".", "..") for part in name.replace("\\", "/").split("/")):
+        raise ConfigError(f"experiment={name!r} is not a run name: expected a name such as my_run that stays "
+                          f"inside runs/ (no '.', '..' or leading '/'); use run_dir=PATH for a directory elsewhere")
 
 
 def _omegaconf_message(e: OmegaConfBaseException) -> str:

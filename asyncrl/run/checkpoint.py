@@ -2,7 +2,7 @@
 
 A crash or a kill mid-write leaves a ``.tmp`` file, never a truncated checkpoint under a real name; a
 checkpoint that is corrupt anyway (a bad disk, a copy gone wrong) is skipped with a warning and the
-previous one is used.
+previous one is used. When none is usable, resuming stops and says why rather than start over.
 """
 
 from __future__ import annotations
@@ -71,13 +71,20 @@ class CheckpointManager:
         return path
 
     def load_latest(self) -> dict | None:
-        """The newest valid checkpoint, or None when there is none."""
+        """The newest valid checkpoint, or None when there is none; CheckpointError when none is usable."""
+        errors = []
         for path in reversed(self.paths()):
             try:
                 state = load_checkpoint_file(path)
             except CheckpointError as e:
-                log.warning("%s; falling back to the previous checkpoint", e)
+                errors.append(e)
                 continue
+            for e in errors:
+                log.warning("%s; falling back to the previous checkpoint", e)
             state["path"] = str(path)
             return state
+        if errors:
+            # Starting from scratch instead would bury the run's past, and rotation would then delete it.
+            raise CheckpointError(f"cannot resume from {self.dir}: none of its {len(errors)} checkpoint(s) is "
+                                  f"usable ({errors[0]}); restart_behavior=overwrite starts the run over")
         return None

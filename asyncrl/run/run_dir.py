@@ -19,12 +19,22 @@ def resolve_run_dir(cfg: Config) -> Path:
     return Path(cfg.run_dir) if cfg.run_dir else Path("runs") / cfg.name
 
 
+def _check_deletable(path: Path) -> None:
+    """overwrite deletes the run directory: refuse unless it is one (or empty), so a mistyped run_dir=. or
+    run_dir=$HOME cannot wipe a tree that asyncrl did not write."""
+    if path.is_dir() and ((path / "config.yaml").is_file() or not any(path.iterdir())):
+        return
+    raise RunDirError(f"run_dir={str(path)!r} exists but is not an asyncrl run directory (no config.yaml), and "
+                      f"restart_behavior=overwrite deletes only those; choose a new or an existing run's run_dir=PATH")
+
+
 def prepare_run_dir(cfg: Config) -> Path:
     """Create (or clear, with restart_behavior=overwrite) the run directory and write the config."""
     path = resolve_run_dir(cfg)
-    if cfg.restart_behavior == "overwrite" and path.exists():
-        shutil.rmtree(path)
     try:
+        if cfg.restart_behavior == "overwrite" and path.exists():
+            _check_deletable(path)
+            shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write_test"
         probe.write_text("ok")

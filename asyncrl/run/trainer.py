@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
 from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
@@ -23,7 +24,7 @@ from asyncrl.runtime.components import DeviceError, EnvFactoryError
 from asyncrl.runtime.coordinator import Coordinator
 
 log = logging.getLogger("asyncrl")
-USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError)
+USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, ConfigError)
 
 
 def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None, restore):

@@ -25,12 +25,42 @@ COLLECTS_IN_FLIGHT = 2  # per sampler: the next request is queued so a sampler n
 TRAINS_IN_FLIGHT = 2  # per learner: one training, one queued
 
 
+ADDRESS_TIMEOUT_S = 3.0  # a Ray head answers a TCP connect at once; a dead address must not hang the start
+
+
+def _check_address_answers(address: str) -> None:
+    """TCP-connect to a ``[ray://]host:port`` address: ray.init retries a dead one for a minute or more."""
+    import socket
+
+    from asyncrl.config.loader import ConfigError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # 'auto', 'local' or a malformed address: ray.init judges those itself, at once
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as e:
+        reason = (f"no reply in {ADDRESS_TIMEOUT_S:g} s" if isinstance(e, TimeoutError)
+                  else e.strerror or str(e) or type(e).__name__)
+        raise ConfigError(f"runtime.address={address!r} does not answer ({reason}): expected the host:port of a "
+                          f"running Ray head (printed by 'ray start --head'), or no runtime.address for an "
+                          f"embedded local Ray") from e
+
+
 def start_ray(cfg: Config, num_actors: int) -> bool:
     """Join ``runtime.address`` or start an embedded local Ray. Returns True if we started it."""
     if ray.is_initialized():
         return False
     if cfg.runtime.address:
-        ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
+        from asyncrl.config.loader import ConfigError
+
+        _check_address_answers(cfg.runtime.address)
+        try:
+            ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
+        except (ValueError, ConnectionError) as e:  # a malformed address, or 'auto' with no cluster running
+            raise ConfigError(f"runtime.address={cfg.runtime.address!r} cannot be joined "
+                              f"({(str(e).splitlines() or [type(e).__name__])[0]}): expected host:port of a "
+                              f"running Ray head, or no runtime.address for an embedded local Ray") from e
         return True
     # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
     # exceed the physical ones on a small machine.
