@@ -46,6 +46,9 @@ class Trajectory:
       policy_versions  int64 [T, B]    version of the weights that chose each action.
       rnn_state        float32 [B, S] or None: the core's state before step 0 (already reset where an
                        episode starts at step 0).
+      valid            bool [T, B] or None (all valid): the steps this policy played with a live agent.
+                       A column of a multi-agent env may change hands when an episode ends, and an agent
+                       whose episode ended before the others' waits in masked (terminated) steps.
       episodes         finished episodes in this chunk.
     """
 
@@ -61,6 +64,7 @@ class Trajectory:
     policy_versions: np.ndarray
     rnn_state: np.ndarray | None
     episodes: list[EpisodeStats] = field(default_factory=list)
+    valid: np.ndarray | None = None
 
     @property
     def rollout(self) -> int:
@@ -72,14 +76,16 @@ class Trajectory:
 
     @property
     def num_steps(self) -> int:
-        """Agent steps (transitions) held: T * B."""
-        return self.rewards.size
+        """Agent steps (transitions) of this policy held: T * B where every step is valid."""
+        return self.rewards.size if self.valid is None else int(self.valid.sum())
 
     def validate(self) -> None:
         """Check shapes and dtypes at the boundary; raises ValueError naming the field."""
         t, b = self.rewards.shape
         for name in ("terminated", "truncated", "final_values", "behaviour_logp", "behaviour_values",
-                     "policy_versions"):
+                     "policy_versions", "valid"):
+            if getattr(self, name) is None:
+                continue
             shape = getattr(self, name).shape
             if shape != (t, b):
                 raise ValueError(f"Trajectory.{name} has shape {shape}, expected {(t, b)}")
@@ -116,6 +122,8 @@ def concat_trajectories(chunks: list[Trajectory]) -> Trajectory:
         policy_versions=cat("policy_versions", 1),
         rnn_state=None if first.rnn_state is None else cat("rnn_state", 0),
         episodes=[e for c in chunks for e in c.episodes],
+        valid=None if all(c.valid is None for c in chunks) else np.concatenate(
+            [np.ones(c.rewards.shape, dtype=bool) if c.valid is None else c.valid for c in chunks], axis=1),
     )
 
 

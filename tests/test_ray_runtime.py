@@ -77,7 +77,7 @@ def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplo
         while trained < 3:
             trained += len(runtime.poll().trained)
         saved["learners"] = runtime.learner_states()
-        published = runtime.published_version
+        published = runtime.published_version[0]
         os.kill(runtime.learner_pid(), signal.SIGKILL)
         versions, deadline = [], time.monotonic() + 120
         while len(versions) < 3 and time.monotonic() < deadline:

@@ -74,3 +74,75 @@ class CountingEnv(gym.Env):
 
 def make_counting(cfg, env_index: int) -> gym.Env:  # noqa: ARG001
     return CountingEnv(**dict(cfg.kwargs))
+
+
+class CardDuel:
+    """A two-player zero-sum card game as a PettingZoo parallel env (no PettingZoo import needed here).
+
+    Each of ``rounds`` rounds deals each player a card 0..4 that only it sees (one-hot, plus the round
+    clock), and each player folds (0) or bets (1). Both bet: the higher card wins 2 (a tie pays 0). One bets:
+    it wins 1. Both fold: 0. Against a uniformly random opponent betting is best with every card and earns
+    0.5 a round on average (random play earns 0); against an always-betting one, folding the 0 card is best.
+    """
+
+    metadata = {"name": "card_duel"}
+
+    def __init__(self, rounds: int = 10):
+        self.rounds = rounds
+        self.possible_agents = ["p0", "p1"]
+        self.agents: list[str] = []
+        self._obs_space = gym.spaces.Box(0.0, 1.0, shape=(6,), dtype=np.float32)
+        self._act_space = gym.spaces.Discrete(2)
+        self._rng = np.random.default_rng()
+        self._t, self._cards = 0, np.zeros(2, dtype=np.int64)
+
+    def observation_space(self, agent):  # noqa: ARG002
+        return self._obs_space
+
+    def action_space(self, agent):  # noqa: ARG002
+        return self._act_space
+
+    def _deal(self) -> dict:
+        self._cards = self._rng.integers(0, 5, size=2)
+        obs = {}
+        for i, a in enumerate(self.possible_agents):
+            o = np.zeros(6, dtype=np.float32)
+            o[self._cards[i]] = 1.0
+            o[5] = self._t / self.rounds
+            obs[a] = o
+        return obs
+
+    def reset(self, seed=None, options=None):  # noqa: ARG002
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.agents, self._t = list(self.possible_agents), 0
+        return self._deal(), {a: {} for a in self.agents}
+
+    def step(self, actions: dict):
+        r0 = card_duel_payoff(int(self._cards[0]), int(self._cards[1]), int(actions["p0"]), int(actions["p1"]))
+        self._t += 1
+        done = self._t >= self.rounds
+        obs = self._deal()
+        rewards = {"p0": r0, "p1": -r0}
+        terms = dict.fromkeys(self.agents, done)
+        truncs = dict.fromkeys(self.agents, False)
+        infos = {a: {} for a in self.agents}
+        if done:
+            self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def close(self) -> None:
+        pass
+
+
+def card_duel_payoff(card0: int, card1: int, act0: int, act1: int) -> float:
+    """Player 0's reward of one round."""
+    if act0 and act1:
+        return 2.0 * float(np.sign(card0 - card1))
+    if act0 != act1:
+        return 1.0 if act0 else -1.0
+    return 0.0
+
+
+def card_duel_parallel_env(rounds: int = 10) -> CardDuel:
+    return CardDuel(rounds)

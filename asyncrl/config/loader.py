@@ -23,9 +23,11 @@ from asyncrl.config.store import register_configs
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ("env", "runtime", "experiment")
 # Keys under these paths are free-form dicts handed to a factory.
-FREE_FORM = ("env.kwargs",)
+FREE_FORM = ("env.kwargs", "population.policy_hyperparameters")
 # Sample Factory's names for our keys: people coming from it type these first.
 SF_NAMES = {
+    "num_policies": "population.size", "with_pbt": "pbt.enabled", "pbt_period_env_steps": "pbt.period",
+    "pbt_start_mutation": "pbt.start_after", "pbt_replace_fraction": "pbt.replace_fraction",
     "learning_rate": "algo.lr", "exploration_loss_coeff": "algo.entropy_coeff",
     "num_workers": "runtime.num_samplers", "num_envs_per_worker": "runtime.num_envs",
     "train_for_env_steps": "train.env_steps", "env_frameskip": "env.frameskip", "recurrence": "algo.rollout",

@@ -152,7 +152,7 @@ class TrainConfig:
     max_wall_s: float = 0.0  # stop after this many seconds as well; 0 means no limit
     checkpoint_every_s: float = 120.0
     keep_checkpoints: int = 3
-    target_return: float | None = None  # stop early once policy 0's mean return reaches this ...
+    target_return: float | None = None  # stop early once every policy's mean return reaches this ...
     target_window: int = 20  # ... over its last this many episodes
 
     def __post_init__(self) -> None:
@@ -181,6 +181,81 @@ class LoggingConfig:
         _check(self.stats_window >= 1, "logging.stats_window", self.stats_window, "expected an integer >= 1")
 
 
+# The hyperparameters PBT may perturb (Sample Factory's set; gamma only with pbt.optimize_gamma).
+PBT_HYPERPARAMS = ("lr", "entropy_coeff", "value_loss_coeff", "ppo_clip_ratio", "ppo_clip_value", "max_grad_norm")
+
+
+@dataclass
+class PopulationConfig:
+    """Several policies trained side by side, sharing the samplers.
+
+    In a single-agent env each env is played by one policy for the whole run (env ``i`` by policy
+    ``i % size``). In a multi-agent env each agent slot is mapped to a policy, and the mapping of an env is
+    drawn again (uniformly, with repetition) after every ``resample_every`` of its episodes, so policies meet
+    each other; ``mix_in_one_env=false`` lets one policy play every slot of an env.
+    """
+
+    size: int = 1
+    resample_every: int = 1  # episodes of an env between redraws of its agent -> policy mapping
+    mix_in_one_env: bool = True
+    # Opponent pool (multi-agent only): frozen past snapshots of the population play some agent slots.
+    opponent_pool_size: int = 0  # snapshots kept; 0 turns the pool off
+    snapshot_every: int = 200_000  # env steps of a policy between its snapshots
+    opponent_rate: float = 0.2  # chance that a non-first slot of an episode is played by a snapshot
+    # Starting hyperparameters of single policies, e.g. {"3": {"lr": 1e-7}}; the others start from algo.*.
+    policy_hyperparameters: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.size >= 1, "population.size", self.size, "expected an integer >= 1")
+        _check(self.resample_every >= 1, "population.resample_every", self.resample_every,
+               "expected an integer >= 1")
+        _check(self.opponent_pool_size >= 0, "population.opponent_pool_size", self.opponent_pool_size,
+               "expected an integer >= 0")
+        _check(self.snapshot_every >= 1, "population.snapshot_every", self.snapshot_every,
+               "expected an integer >= 1")
+        _check(0.0 <= self.opponent_rate <= 1.0, "population.opponent_rate", self.opponent_rate,
+               "expected a number in [0, 1]")
+        for pid, values in self.policy_hyperparameters.items():
+            key = f"population.policy_hyperparameters.{pid}"
+            _check(str(pid).isdigit() and int(pid) < self.size, key, dict(values),
+                   f"expected a policy id in 0..{self.size - 1}")
+            unknown = sorted(set(values) - set(PBT_HYPERPARAMS + ("gamma",)))
+            _check(not unknown, key, dict(values),
+                   f"unknown hyperparameter {unknown[0] if unknown else ''}; expected some of "
+                   f"{', '.join(PBT_HYPERPARAMS + ('gamma',))}")
+
+
+@dataclass
+class PbtConfig:
+    """Population-based training (Sample Factory's algorithm; defaults are its, in agent steps not frames)."""
+
+    enabled: bool = False
+    period: int = 1_250_000  # env steps of a policy between its PBT updates
+    start_after: int = 5_000_000  # env steps of a policy before its first update
+    replace_fraction: float = 0.3  # the bottom (and top) ceil(fraction * size) policies
+    mutation_rate: float = 0.15  # chance that each hyperparameter is perturbed
+    perturb_min: float = 1.1  # a perturbed value is multiplied or divided by U(min, max)
+    perturb_max: float = 1.5
+    replace_gap: float = 0.1  # copy only if the top policy is better by this fraction ...
+    replace_gap_absolute: float = 1e-6  # ... and by this much
+    optimize_gamma: bool = False
+    perturb_shaping: bool = True  # also perturb the env's reward-shaping coefficients when it has any
+    objective: str = "true_objective"  # an episode stat; episode return where the env does not report it
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.period >= 1, "pbt.period", self.period, "expected an integer >= 1")
+        _check(self.start_after >= 0, "pbt.start_after", self.start_after, "expected an integer >= 0")
+        _check(0.0 < self.replace_fraction <= 0.5, "pbt.replace_fraction", self.replace_fraction,
+               "expected a number in (0, 0.5]")
+        _check(0.0 <= self.mutation_rate <= 1.0, "pbt.mutation_rate", self.mutation_rate,
+               "expected a number in [0, 1]")
+        _check(1.0 <= self.perturb_min <= self.perturb_max, "pbt.perturb_min", self.perturb_min,
+               f"expected 1 <= pbt.perturb_min <= pbt.perturb_max={self.perturb_max}")
+        _check(self.replace_gap >= 0 and self.replace_gap_absolute >= 0, "pbt.replace_gap", self.replace_gap,
+               "expected numbers >= 0")
+
+
 @dataclass
 class Config:
     """A whole experiment."""
@@ -191,6 +266,8 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    pbt: PbtConfig = field(default_factory=PbtConfig)
     name: str = ""  # the run's name (set by experiment=NAME); empty means the env's name
     run_dir: str = ""  # empty means runs/<name>
     restart_behavior: str = "resume"  # resume | overwrite
@@ -198,3 +275,5 @@ class Config:
 
     def __post_init__(self) -> None:
         _choice("restart_behavior", self.restart_behavior, ("resume", "overwrite"))
+        _check(not self.pbt.enabled or self.population.size >= 2, "pbt.enabled", self.pbt.enabled,
+               "PBT needs a population: set population.size >= 2")

@@ -16,15 +16,30 @@ class PolicyRunner:
                  policy_ids: tuple[int, ...] = (0,), device: str = "cpu", deterministic: bool = False):
         self.device = torch.device(device)
         self.deterministic = deterministic
-        self.models = {pid: ActorCritic(obs_space, action_space, model_cfg).to(self.device).eval()
-                       for pid in policy_ids}
-        self.versions = dict.fromkeys(policy_ids, -1)  # -1: no weights received yet
+        self._spaces, self._model_cfg = (obs_space, action_space), model_cfg
+        self.models: dict[int, ActorCritic] = {}
+        self.versions: dict[int, int] = {}  # -1: no weights received yet
+        for pid in policy_ids:
+            self._add(pid)
+
+    def _add(self, policy_id: int) -> None:
+        self.models[policy_id] = ActorCritic(*self._spaces, self._model_cfg).to(self.device).eval()
+        self.versions[policy_id] = -1
 
     def set_weights(self, weights: Weights) -> None:
+        """Load a newer version of a policy; a policy id not seen before (an opponent snapshot) is added."""
+        if weights.policy_id not in self.models:
+            self._add(weights.policy_id)
         # Versions only move forward: a late, stale broadcast must not roll a policy back.
         if weights.version > self.versions[weights.policy_id]:
             load_numpy_state_dict(self.models[weights.policy_id], weights.state)
             self.versions[weights.policy_id] = weights.version
+
+    def drop(self, policy_ids: list[int]) -> None:
+        """Forget snapshots that left the opponent pool."""
+        for pid in policy_ids:
+            self.models.pop(pid, None)
+            self.versions.pop(pid, None)
 
     def infer(self, policy_id: int, obs: ObsDict, rnn_state: np.ndarray | None) -> PolicyOutput:
         model = self.models[policy_id]

@@ -6,6 +6,8 @@ version. Policy lag is measured in those versions.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -14,7 +16,7 @@ from asyncrl.algo.appo_loss import LossCoefficients, appo_loss, normalize_advant
 from asyncrl.algo.gae import gae
 from asyncrl.algo.targets import scale_and_clip_rewards, step_discounts_and_rewards
 from asyncrl.algo.vtrace import vtrace
-from asyncrl.config.schema import AlgoConfig, ModelConfig
+from asyncrl.config.schema import PBT_HYPERPARAMS, AlgoConfig, ModelConfig
 from asyncrl.data import Trajectory, Weights, concat_trajectories
 from asyncrl.models.actor_critic import ActorCritic, numpy_state_dict
 
@@ -36,8 +38,22 @@ class Learner:
                                           betas=tuple(algo_cfg.adam_betas))
         self.version = 0
         self.env_steps = 0  # transitions trained on, dropped ones included
-        self.coeffs = LossCoefficients(algo_cfg.ppo_clip_ratio, algo_cfg.ppo_clip_value, algo_cfg.value_loss_coeff,
-                                       algo_cfg.entropy_coeff, algo_cfg.kl_coeff)
+        self._apply_cfg()
+
+    def _apply_cfg(self) -> None:
+        c = self.cfg
+        self.coeffs = LossCoefficients(c.ppo_clip_ratio, c.ppo_clip_value, c.value_loss_coeff, c.entropy_coeff,
+                                       c.kl_coeff)
+        for group in self.optimizer.param_groups:
+            group["lr"] = c.lr
+
+    def hyperparameters(self) -> dict[str, float]:
+        return {name: float(getattr(self.cfg, name)) for name in PBT_HYPERPARAMS + ("gamma",)}
+
+    def set_hyperparameters(self, values: dict[str, float]) -> None:
+        """PBT's explore step (and its exploit: a copied policy takes its source's values)."""
+        self.cfg = replace(self.cfg, **values)  # the config's own checks run again
+        self._apply_cfg()
 
     # -- training ---------------------------------------------------------------------------------------
 
@@ -47,8 +63,10 @@ class Learner:
         batch.validate()
         data = self._to_tensors(batch)
         lag = self.version - data["policy_versions"]
-        valid = lag <= self.cfg.max_policy_lag
-        self.model.update_obs_normalizer({k: v[:-1] for k, v in data["obs"].items()})
+        mine = torch.ones_like(lag, dtype=torch.bool) if batch.valid is None else _tensor(batch.valid, self.device)
+        fresh = lag <= self.cfg.max_policy_lag
+        valid = fresh & mine
+        self.model.update_obs_normalizer({k: v[:-1][mine] for k, v in data["obs"].items()})
 
         metrics: dict[str, list[float]] = {}
         num_envs = batch.num_envs
@@ -60,9 +78,9 @@ class Learner:
         self.version += 1
         self.env_steps += batch.num_steps
         out = {k: float(np.mean(v)) for k, v in metrics.items()}
-        lag_f = lag.float()
+        lag_f = lag[mine].float()
         out |= {"policy_lag/min": float(lag_f.min()), "policy_lag/mean": float(lag_f.mean()),
-                "policy_lag/max": float(lag_f.max()), "stats/dropped_samples": float((~valid).sum()),
+                "policy_lag/max": float(lag_f.max()), "stats/dropped_samples": float((mine & ~fresh).sum()),
                 "stats/batch_size": float(batch.num_steps), "stats/version": float(self.version)}
         return out
 
@@ -126,9 +144,27 @@ class Learner:
 
     def state_dict(self) -> dict:
         return {"policy_id": self.policy_id, "version": self.version, "env_steps": self.env_steps,
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "hyperparameters": self.hyperparameters()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, hyperparameters: bool = False) -> None:
+        """``hyperparameters``: also take the saved ones (PBT's); otherwise the configured ones stand, so a
+        run resumed with a new ``algo.lr`` uses it."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.version, self.env_steps = int(state["version"]), int(state["env_steps"])
+        if hyperparameters and "hyperparameters" in state:
+            self.set_hyperparameters(state["hyperparameters"])
+        else:
+            self._apply_cfg()  # the optimizer state carries the saved lr
+
+    def copy_from(self, source: dict) -> None:
+        """PBT's exploit: take another policy's weights, optimizer state and hyperparameters.
+
+        The version jumps past ``max_policy_lag`` so that experience collected by this policy's old weights,
+        still on its way, is dropped rather than trained on by weights it does not belong to.
+        """
+        version = self.version + self.cfg.max_policy_lag + 1
+        env_steps = self.env_steps
+        self.load_state_dict(source, hyperparameters=True)
+        self.version, self.env_steps = version, env_steps

@@ -58,10 +58,11 @@ class CheckpointManager:
         """Checkpoints, oldest first (names sort by env steps, then by save count)."""
         return sorted(self.dir.glob("ckpt_*.pt"))
 
-    def save(self, counters: dict, learners: dict[int, dict]) -> Path:
+    def save(self, counters: dict, learners: dict[int, dict], population: dict | None = None) -> Path:
+        """``population``: PBT's members and the opponent pool, when there is a population."""
         import io
 
-        state = {"format": FORMAT_VERSION, "counters": counters, "learners": learners}
+        state = {"format": FORMAT_VERSION, "counters": counters, "learners": learners, "population": population}
         buf = io.BytesIO()
         torch.save(state, buf)
         path = self.dir / f"ckpt_{counters['env_steps']:014d}_{counters['saves']:06d}.pt"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,15 +17,16 @@ import numpy as np
 
 from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
+from asyncrl.pbt.driver import PopulationDriver
 from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
 from asyncrl.run.run_dir import prepare_run_dir, write_json
-from asyncrl.runtime.components import DeviceError, EnvFactoryError
+from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
 
 log = logging.getLogger("asyncrl")
-USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, ConfigError)
+USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, PopulationError, ConfigError)
 
 
 def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None, restore):
@@ -73,18 +75,26 @@ class TrainingRun:
         self.ckpts = CheckpointManager(self.run_dir / "checkpoints", cfg.train.keep_checkpoints)
         self.state = self.ckpts.load_latest() if cfg.restart_behavior == "resume" else None
         self.counters = {"env_steps": 0, "episodes": 0, "wall_s": 0.0, "saves": 0, "train_steps": 0,
-                         "dropped_samples": 0, "recent_returns": {}}
+                         "dropped_samples": 0, "recent_returns": {}, "policy_steps": {}, "recent_extras": {}}
         if self.state is not None:
             self.counters |= self.state["counters"]
             log.info("resuming from %s at %d env steps", self.state["path"], self.counters["env_steps"])
         self.wall_base = float(self.counters["wall_s"])  # wall time of earlier sessions of this run
-        self.coordinator = Coordinator(cfg.algo.batch_size, stats_window=cfg.logging.stats_window,
-                                       env_steps=self.counters["env_steps"], episodes=self.counters["episodes"])
+        self.coordinator = Coordinator(cfg.algo.batch_size, policy_ids(cfg), stats_window=cfg.logging.stats_window,
+                                       env_steps=self.counters["env_steps"], episodes=self.counters["episodes"],
+                                       policy_steps={int(k): v for k, v in self.counters["policy_steps"].items()})
         for pid, returns in self.counters["recent_returns"].items():
-            self.coordinator.stats[int(pid)].returns.extend(returns)
+            if int(pid) in self.coordinator.stats:
+                self.coordinator.stats[int(pid)].returns.extend(returns)
+        for pid, extras in self.counters["recent_extras"].items():
+            if int(pid) in self.coordinator.stats:
+                stats = self.coordinator.stats[int(pid)]
+                for name, values in extras.items():
+                    stats.extras.setdefault(name, deque(maxlen=stats.window)).extend(values)
         self.lag = _LagStats()
         self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
         self.runtime = None
+        self.population: PopulationDriver | None = None
         self.writer: MetricsWriter | None = None
 
     def run(self) -> dict:
@@ -101,12 +111,17 @@ class TrainingRun:
             self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
+            self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
+                                               self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
             on_cpu = cfg.runtime.kind == "ray" and cfg.runtime.inference == "local"
             inference = f"{cfg.runtime.inference} on {'cpu' if on_cpu else self.runtime.device}"
+            population = (f" | population {cfg.population.size}{' with PBT' if cfg.pbt.enabled else ''}"
+                          if cfg.population.size > 1 else "")
             log.info("run dir %s | tensorboard --logdir %s | wandb %s | runtime %s, %d sampler(s) x %d envs | "
-                     "learner on %s, inference %s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb,
-                     cfg.runtime.kind, cfg.runtime.num_samplers, cfg.runtime.num_envs, self.runtime.device, inference)
+                     "learner on %s, inference %s%s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb,
+                     cfg.runtime.kind, cfg.runtime.num_samplers, cfg.runtime.num_envs, self.runtime.device, inference,
+                     population)
             status = self._loop(start, start_steps)
         except KeyboardInterrupt:
             status = "interrupted"
@@ -134,15 +149,18 @@ class TrainingRun:
                 self.counters["dropped_samples"] += int(metrics["stats/dropped_samples"])
                 self.writer.write(metrics if pid == 0 else {f"policy{pid}/{k}": v for k, v in metrics.items()},
                                   frames)
+                self.population.after_training(pid, frames)
             now = time.monotonic()
             if self.first_data is None and events.collected:
                 self.first_data = (now, steps)  # startup (actors, engines) ends with the first chunk
             fps = self._fps_after_startup(now)
             if now - last_console >= cfg.logging.console_every_s:
                 last_console = now
-                stats = self.coordinator.stats[0]
-                self.writer.write({"perf/fps": fps, "perf/env_steps": steps, **stats.summary()}, frames)
-                log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, stats.mean_return(),
+                metrics = {"perf/fps": fps, "perf/env_steps": steps}
+                for pid, stats in self.coordinator.stats.items():
+                    metrics |= {k if pid == 0 else f"policy{pid}/{k}": v for k, v in stats.summary().items()}
+                self.writer.write(metrics, frames)
+                log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, self._mean_return(),
                                        self.lag.as_tuple()))
             if steps >= cfg.train.env_steps or self._target_reached():
                 return "completed"
@@ -162,15 +180,23 @@ class TrainingRun:
         t0, steps0 = self.first_data
         return (self.coordinator.env_steps - steps0) * self.cfg.env.frameskip / (now - t0)
 
+    def _mean_return(self) -> float | None:
+        """The population's mean of its policies' recent mean returns (policy 0's alone without one)."""
+        means = [m for s in self.coordinator.stats.values() if (m := s.mean_return()) is not None]
+        return float(np.mean(means)) if means else None
+
     def _target_reached(self) -> bool:
+        """Every policy's mean return over its last ``target_window`` episodes is at the target."""
         target = self.cfg.train.target_return
         if target is None or "target_reached_at" in self.counters:
             return "target_reached_at" in self.counters
-        stats, window = self.coordinator.stats[0], self.cfg.train.target_window
-        mean = stats.mean_return(last=window)
-        if len(stats.returns) >= window and mean is not None and mean >= target:
+        window = self.cfg.train.target_window
+        means = [s.mean_return(last=window) if len(s.returns) >= window else None
+                 for s in self.coordinator.stats.values()]
+        if all(m is not None and m >= target for m in means):
             self.counters["target_reached_at"] = self.coordinator.env_steps
-            log.info("target return %.2f reached (mean of last %d episodes: %.2f)", target, window, mean)
+            log.info("target return %.2f reached (mean of last %d episodes: %s)", target, window,
+                     ", ".join(f"{m:.2f}" for m in means))
             return True
         return False
 
@@ -179,15 +205,22 @@ class TrainingRun:
         c["wall_s"] = self.wall_base + (time.monotonic() - start)
         c["env_steps"], c["episodes"] = self.coordinator.env_steps, self.coordinator.episodes
         c["recent_returns"] = {pid: list(s.returns) for pid, s in self.coordinator.stats.items()}
+        c["recent_extras"] = {pid: {k: list(v) for k, v in s.extras.items()} for pid, s in self.coordinator.stats.items()}
+        c["policy_steps"] = dict(self.coordinator.policy_steps)
 
     def _latest_learner_states(self) -> dict | None:
-        state = self.ckpts.load_latest()
+        try:
+            state = self.ckpts.load_latest()
+        except CheckpointError as e:  # every checkpoint unreadable: a dead learner restarts from scratch
+            log.error("%s", e)
+            return None
         return None if state is None else state["learners"]
 
     def _checkpoint(self, start: float) -> None:
         self._sync_counters(start)
         self.counters["saves"] += 1
-        path = self.ckpts.save(dict(self.counters), self.runtime.learner_states())
+        population = self.population.state_dict() if self.population is not None else None
+        path = self.ckpts.save(dict(self.counters), self.runtime.learner_states(), population)
         log.info("checkpoint %s", path)
 
     def _write_summary(self, status: str, start: float, start_steps: int) -> dict:
@@ -206,16 +239,22 @@ class TrainingRun:
             "episodes": c["episodes"],
             "train_steps": c["train_steps"],
             "dropped_samples": c["dropped_samples"],
-            "policies": {
-                str(pid): {"return_mean_last100": None if not s.returns else float(np.mean(list(s.returns)[-100:])),
-                           "episodes": s.episodes}
-                for pid, s in self.coordinator.stats.items()},
+            "policies": {str(pid): self._policy_summary(pid) for pid in self.coordinator.stats},
             "target_reached_at_env_steps": c.get("target_reached_at"),
             "policy_lag": None if lag is None else {"min": lag[0], "mean": lag[1], "max": lag[2]},
             "run_dir": str(self.run_dir),
         }
         write_json(self.run_dir / "summary.json", summary)
         return summary
+
+    def _policy_summary(self, pid: int) -> dict:
+        s = self.coordinator.stats[pid]
+        out = {"return_mean_last100": None if not s.returns else float(np.mean(list(s.returns)[-100:])),
+               "episodes": s.episodes, "env_steps": self.coordinator.policy_steps[pid]}
+        out |= {f"{k}_mean": float(np.mean(v)) for k, v in s.extras.items() if v}
+        if self.population is not None:
+            out |= self.population.summary().get(pid, {})
+        return out
 
     def _finish(self, status: str, start: float, start_steps: int, checkpoint: bool) -> dict:
         try:

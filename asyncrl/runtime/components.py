@@ -15,6 +15,7 @@ from asyncrl.inference.client import InferenceClient
 from asyncrl.learning.learner import Learner
 from asyncrl.models.actor_critic import ActorCritic
 from asyncrl.sampling.env_group import obs_space_as_dict
+from asyncrl.sampling.multi_agent import is_multi_agent
 from asyncrl.sampling.sampler import Sampler
 
 
@@ -38,17 +39,40 @@ class DeviceError(Exception):
 
 @dataclass(frozen=True)
 class EnvSpaces:
-    obs: gym.spaces.Dict
+    obs: gym.spaces.Dict  # one agent's
     action: gym.Space
+    num_agents: int = 1
 
 
 def probe_spaces(env_cfg: EnvConfig) -> EnvSpaces:
-    """Build one env to read its spaces, then close it."""
-    env = load_env_factory(env_cfg)(0)
+    """Build one env to read its spaces, then close it (a VizDoom env starts no engine for this)."""
     try:
-        return EnvSpaces(obs_space_as_dict(env.observation_space), env.action_space)
+        env = load_env_factory(env_cfg)(0)
+    except (ValueError, TypeError, KeyError) as e:  # the factory's own check of id and kwargs
+        raise EnvFactoryError(f"env {env_cfg.name!r} (factory {env_cfg.factory}) cannot be built: "
+                              f"{' '.join(str(e).split())}") from e
+    try:
+        num_agents = env.num_agents if is_multi_agent(env) else 1
+        return EnvSpaces(obs_space_as_dict(env.observation_space), env.action_space, num_agents)
     finally:
         env.close()
+
+
+class PopulationError(Exception):
+    """The population does not fit the samplers."""
+
+
+def policy_ids(cfg: Config) -> tuple[int, ...]:
+    return tuple(range(cfg.population.size))
+
+
+def check_population_fits(cfg: Config, spaces: EnvSpaces) -> None:
+    """Single-agent envs are dealt to policies once: each policy needs at least one env of its own."""
+    envs = cfg.runtime.num_samplers * cfg.runtime.num_envs
+    if spaces.num_agents == 1 and cfg.population.size > envs:
+        raise PopulationError(f"population.size={cfg.population.size} is more than the {envs} envs "
+                              f"(runtime.num_samplers x runtime.num_envs): each policy of a single-agent env "
+                              f"needs an env; raise runtime.num_envs or lower population.size")
 
 
 def resolve_device(device: str) -> str:
@@ -84,8 +108,10 @@ def state_size(cfg: Config, spaces: EnvSpaces) -> int:
 
 
 def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: int) -> Sampler:
+    pop = cfg.population
     return Sampler(load_env_factory(cfg.env), cfg.runtime.num_envs, cfg.algo.rollout, client, state_size,
-                   sampler_index=index, seed=cfg.seed)
+                   sampler_index=index, seed=cfg.seed, population_size=pop.size, resample_every=pop.resample_every,
+                   mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate)
 
 
 def build_learner(cfg: Config, spaces: EnvSpaces, policy_id: int = 0, device: str = "cpu") -> Learner:

@@ -52,9 +52,11 @@ class PolicyStats:
 
 class Coordinator:
     def __init__(self, batch_size: int, policy_ids: tuple[int, ...] = (0,), stats_window: int = 100,
-                 env_steps: int = 0, episodes: int = 0):
+                 env_steps: int = 0, episodes: int = 0, policy_steps: dict[int, int] | None = None):
         self.batch_size = batch_size
+        self.policy_ids = policy_ids
         self.env_steps = env_steps  # agent steps collected, all policies
+        self.policy_steps = {pid: int((policy_steps or {}).get(pid, 0)) for pid in policy_ids}
         self.episodes = episodes
         self.stats = {pid: PolicyStats(stats_window) for pid in policy_ids}
         self._buffers: dict[int, list[tuple[Any, int]]] = {pid: [] for pid in policy_ids}
@@ -63,6 +65,7 @@ class Coordinator:
         for pid, steps in meta.steps_per_policy.items():
             self._buffers[pid].append((payload, steps))
             self.env_steps += steps
+            self.policy_steps[pid] += steps
         for ep in meta.episodes:
             self.stats[ep.policy_id].add(ep)
             self.episodes += 1

@@ -13,7 +13,7 @@ from asyncrl.data import ObsDict, PolicyOutput, Weights
 from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
-from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler
+from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler, policy_ids
 
 
 class RayInferenceClient:
@@ -43,13 +43,15 @@ class RayInferenceClient:
 
 @ray.remote
 class SamplerActor:
-    def __init__(self, cfg: Config, index: int, spaces: EnvSpaces, state_size: int, weights: Weights,
-                 inference: ray.actor.ActorHandle | None = None):
+    def __init__(self, cfg: Config, index: int, spaces: EnvSpaces, state_size: int,
+                 inference: ray.actor.ActorHandle | None, *weights: Weights):
+        """``weights``: each policy's, passed as top-level refs so that Ray resolves them."""
         torch.set_num_threads(cfg.runtime.sampler_threads)
         self.runner = None
         if inference is None:
-            self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model)
-            self.runner.set_weights(weights)
+            self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg))
+            for w in weights:
+                self.runner.set_weights(w)
             client = LocalInference(self.runner)
         else:
             client = RayInferenceClient(inference)
@@ -63,6 +65,17 @@ class SamplerActor:
         if self.runner is not None:
             self.runner.set_weights(weights)
 
+    def set_reward_shaping(self, policy_id: int, coeffs: dict) -> None:
+        self.sampler.set_reward_shaping(policy_id, coeffs)
+
+    def reward_shaping(self) -> dict | None:
+        return self.sampler.reward_shaping()
+
+    def set_opponents(self, snapshot_ids: list[int], dropped: list[int]) -> None:
+        self.sampler.set_opponents(snapshot_ids)
+        if self.runner is not None:
+            self.runner.drop(dropped)
+
     def close(self) -> None:
         self.sampler.close()
 
@@ -72,10 +85,11 @@ class SamplerActor:
 
 @ray.remote
 class InferenceActor:
-    def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, weights: Weights):
+    def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, *weights: Weights):
         torch.set_num_threads(cfg.runtime.inference_threads)
-        runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, device=device)
-        runner.set_weights(weights)
+        runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg), device=device)
+        for w in weights:
+            runner.set_weights(w)
         self.server = BatchingInference(runner)
 
     async def infer(self, policy_id: int, obs: ObsDict, rnn_state) -> PolicyOutput:
@@ -83,6 +97,9 @@ class InferenceActor:
 
     async def set_weights(self, weights: Weights) -> None:
         self.server.runner.set_weights(weights)
+
+    async def drop(self, policy_ids: list[int]) -> None:
+        self.server.runner.drop(policy_ids)
 
     async def pid(self) -> int:
         return os.getpid()
@@ -93,11 +110,12 @@ class InferenceActor:
 
 @ray.remote
 class LearnerActor:
-    def __init__(self, cfg: Config, spaces: EnvSpaces, policy_id: int, device: str, state: dict | None = None):
+    def __init__(self, cfg: Config, spaces: EnvSpaces, policy_id: int, device: str, state: dict | None = None,
+                 restore_hyperparameters: bool = False):
         torch.set_num_threads(cfg.runtime.learner_threads)
         self.learner = build_learner(cfg, spaces, policy_id, device)
         if state is not None:
-            self.learner.load_state_dict(state)
+            self.learner.load_state_dict(state, hyperparameters=restore_hyperparameters)
 
     @ray.method(num_returns=2)
     def train(self, *chunk_lists):
@@ -109,6 +127,12 @@ class LearnerActor:
 
     def state_dict(self) -> dict:
         return self.learner.state_dict()
+
+    def copy_from(self, source: dict) -> None:
+        self.learner.copy_from(source)
+
+    def set_hyperparameters(self, values: dict[str, float]) -> None:
+        self.learner.set_hyperparameters(values)
 
     def pid(self) -> int:
         return os.getpid()

@@ -14,7 +14,15 @@ from collections.abc import Callable
 import ray
 
 from asyncrl.config.schema import Config
-from asyncrl.runtime.components import check_checkpoint_fits, probe_spaces, resolve_device, state_size
+from asyncrl.data import Weights
+from asyncrl.runtime.components import (
+    check_checkpoint_fits,
+    check_population_fits,
+    policy_ids,
+    probe_spaces,
+    resolve_device,
+    state_size,
+)
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
 from asyncrl.runtime.ray_actors import InferenceActor, LearnerActor, SamplerActor
@@ -77,61 +85,82 @@ class RayRuntime:
         self.cfg, self.coordinator, self.restore = cfg, coordinator, restore
         rt = cfg.runtime
         remote_inference = rt.inference == "remote"
-        # Bad input (env, checkpoint, device) fails before Ray starts, so nothing is left to clean up.
+        # Bad input (env, population, checkpoint, device) fails before Ray starts: nothing to clean up.
         spaces = probe_spaces(cfg.env)
+        check_population_fits(cfg, spaces)
         if learner_states:
             check_checkpoint_fits(cfg, spaces, learner_states)
         device = resolve_device(rt.device)
-        self.owns_ray = start_ray(cfg, rt.num_samplers + 1 + int(remote_inference))
+        self.policy_ids = policy_ids(cfg)
+        self.owns_ray = start_ray(cfg, rt.num_samplers + len(self.policy_ids) + int(remote_inference))
         gpus = 1 if device == "cuda" else 0
+        # Several learners share one GPU: each asks for its fraction, so Ray places them all on it.
+        self.learner_gpus = gpus / len(self.policy_ids)
         self.spaces, self.device, self.gpus = spaces, device, gpus
-        self.learner = LearnerActor.options(num_gpus=gpus).remote(
-            cfg, spaces, 0, device, (learner_states or {}).get(0))
-        self.published_version = 0
+        self.learners = {pid: self._new_learner(pid, (learner_states or {}).get(pid)) for pid in self.policy_ids}
+        self.published_version = dict.fromkeys(self.policy_ids, 0)
         self.learner_restarts = 0
-        # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with this very ref.
-        self.initial_weights = weights = self.learner.weights.remote()
-        self.inference = (InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1)
-                          .remote(cfg, spaces, device, weights) if remote_inference else None)
+        # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with these very refs.
+        self.initial_weights = weights = [self.learners[pid].weights.remote() for pid in self.policy_ids]
+        self.inference = (InferenceActor.options(num_gpus=gpus / 2 if gpus else 0, max_concurrency=1000,
+                                                 max_restarts=-1).remote(cfg, spaces, device, *weights)
+                          if remote_inference else None)
         size = state_size(cfg, spaces)
         # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
         # weights it starts with are stale until the next broadcast, which comes with the next batch.
-        self.samplers = [SamplerActor.options(max_restarts=-1).remote(cfg, i, spaces, size, weights, self.inference)
+        self.samplers = [SamplerActor.options(max_restarts=-1).remote(cfg, i, spaces, size, self.inference, *weights)
                          for i in range(rt.num_samplers)]
         self.sampler_restarts = [0] * rt.num_samplers
         self.restarting = [False] * rt.num_samplers
-        self.steps_per_collect = rt.num_envs * cfg.algo.rollout
+        self.steps_per_collect = rt.num_envs * spaces.num_agents * cfg.algo.rollout
         self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
         self.pending: dict[ray.ObjectRef, tuple] = {}
         self.collects_in_flight = [0] * rt.num_samplers
-        self.trains_in_flight = 0
+        self.trains_in_flight = dict.fromkeys(self.policy_ids, 0)
+        # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted one.
+        self.shaping: dict[int, dict] = {}
+        self.opponents: dict[int, ray.ObjectRef] = {}
         for i in range(rt.num_samplers):
             self._fill_sampler(i)
+
+    def _new_learner(self, pid: int, state: dict | None, hyperparameters: bool | None = None):
+        keep = self.cfg.pbt.enabled if hyperparameters is None else hyperparameters
+        return LearnerActor.options(num_gpus=self.learner_gpus).remote(self.cfg, self.spaces, pid, self.device,
+                                                                       state, keep)
+
+    @property
+    def learner(self):
+        """Policy 0's learner (the only one without a population)."""
+        return self.learners[self.policy_ids[0]]
 
     # -- submitting work ----------------------------------------------------------------------------------
 
     def _room_for_collect(self) -> bool:
-        in_flight = sum(self.collects_in_flight) * self.steps_per_collect
-        return self.coordinator.buffered_steps(0) + in_flight < self.max_buffered
+        # A collect feeds every policy about equally, so the fullest policy buffer plus its share of what
+        # is in flight decides.
+        in_flight = sum(self.collects_in_flight) * self.steps_per_collect / len(self.policy_ids)
+        fullest = max(self.coordinator.buffered_steps(pid) for pid in self.policy_ids)
+        return fullest + in_flight < self.max_buffered
 
     def _fill_sampler(self, i: int) -> None:
-        # Backpressure: a sampler only works while the learner is at most max_batches_ahead behind.
+        # Backpressure: a sampler only works while the learners are at most max_batches_ahead behind.
         while self.collects_in_flight[i] < COLLECTS_IN_FLIGHT and self._room_for_collect():
             trajectories, meta = self.samplers[i].collect.remote()
             self.pending[meta] = ("collect", i, trajectories)
             self.collects_in_flight[i] += 1
 
     def _submit_training(self) -> None:
-        while self.trains_in_flight < TRAINS_IN_FLIGHT and (batch := self.coordinator.next_batch(0)):
-            metrics, weights = self.learner.train.remote(*batch)
-            self.pending[metrics] = ("train", 0, weights)
-            self.trains_in_flight += 1
+        for pid in self.policy_ids:
+            while self.trains_in_flight[pid] < TRAINS_IN_FLIGHT and (batch := self.coordinator.next_batch(pid)):
+                metrics, weights = self.learners[pid].train.remote(*batch)
+                self.pending[metrics] = ("train", pid, weights)
+                self.trains_in_flight[pid] += 1
 
-    def _broadcast(self, weights: ray.ObjectRef) -> None:
+    def _broadcast(self, weights: ray.ObjectRef, samplers: list | None = None) -> None:
         if self.inference is not None:
             self.inference.set_weights.remote(weights)
         else:
-            for sampler in self.samplers:
+            for sampler in self.samplers if samplers is None else samplers:
                 sampler.set_weights.remote(weights)
 
     # -- the loop ------------------------------------------------------------------------------------------
@@ -142,6 +171,8 @@ class RayRuntime:
         if ready:  # take everything else that is already done too
             ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
         for ref in ready:
+            if ref not in self.pending:  # dropped by a learner restart earlier in this loop
+                continue
             kind, index, payload = self.pending.pop(ref)
             if kind == "collect":
                 self.collects_in_flight[index] -= 1
@@ -157,10 +188,10 @@ class RayRuntime:
                 try:
                     metrics = ray.get(ref)
                 except ray.exceptions.RayActorError as e:
-                    self._restart_learner(e)
+                    self._restart_learner(index, e)
                     continue
-                self.trains_in_flight -= 1
-                self.published_version = max(self.published_version, int(metrics["stats/version"]))
+                self.trains_in_flight[index] -= 1
+                self.published_version[index] = max(self.published_version[index], int(metrics["stats/version"]))
                 self._broadcast(payload)
                 events.trained.append((index, metrics))
         self._submit_training()
@@ -178,40 +209,87 @@ class RayRuntime:
         self.sampler_restarts[index] += 1
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
                     str(error).splitlines()[0][:200], self.sampler_restarts[index])
+        # Calls to a restarting actor wait for its new process: it gets the population's state back.
+        sampler = self.samplers[index]
+        for pid, coeffs in self.shaping.items():
+            sampler.set_reward_shaping.remote(pid, coeffs)
+        if self.opponents:
+            for weights in self.opponents.values():
+                self._broadcast(weights, [sampler])
+            sampler.set_opponents.remote(sorted(self.opponents), [])
 
-    def _restart_learner(self, error: Exception) -> None:
+    def _restart_learner(self, pid: int, error: Exception) -> None:
         """Recreate a dead learner from the latest checkpoint; the batches it held are lost."""
-        for ref in [r for r, (kind, *_) in self.pending.items() if kind == "train"]:
+        for ref in [r for r, (kind, index, _) in self.pending.items() if kind == "train" and index == pid]:
             del self.pending[ref]
-        self.trains_in_flight = 0
+        self.trains_in_flight[pid] = 0
         self.learner_restarts += 1
-        state = (self.restore() or {}).get(0) if self.restore else None
+        state = (self.restore() or {}).get(pid) if self.restore else None
         if state is not None:
             # A version above every published one: samplers accept only newer weights, and the
             # experience collected by the lost versions counts as lagging behind the restored learner.
-            state = {**state, "version": max(int(state["version"]), self.published_version) + 1}
-        log.warning("learner 0 died (%s); restarting it from %s (restart #%d)", str(error).splitlines()[0][:200],
+            state = {**state, "version": max(int(state["version"]), self.published_version[pid]) + 1}
+        log.warning("learner %d died (%s); restarting it from %s (restart #%d)", pid,
+                    str(error).splitlines()[0][:200],
                     "the latest checkpoint" if state is not None else "scratch: no checkpoint yet",
                     self.learner_restarts)
-        ray.kill(self.learner)
-        self.learner = LearnerActor.options(num_gpus=self.gpus).remote(self.cfg, self.spaces, 0, self.device, state)
-        self._broadcast(self.learner.weights.remote())
+        ray.kill(self.learners[pid])
+        # A checkpoint holds the hyperparameters PBT had given this policy.
+        self.learners[pid] = self._new_learner(pid, state, hyperparameters=True)
+        self._broadcast(self.learners[pid].weights.remote())
 
-    def learner_pid(self) -> int:
-        return ray.get(self.learner.pid.remote())
+    # -- population ----------------------------------------------------------------------------------------
+
+    def copy_policy(self, source: int, target: int) -> None:
+        """PBT's exploit. Calls to one actor run in order, so the copy lands after the target's queued steps."""
+        self.learners[target].copy_from.remote(self.learners[source].state_dict.remote())
+        self._broadcast(self.learners[target].weights.remote())
+
+    def set_hyperparameters(self, policy: int, values: dict[str, float]) -> None:
+        self.learners[policy].set_hyperparameters.remote(values)
+
+    def set_reward_shaping(self, policy: int, coeffs: dict) -> None:
+        self.shaping[policy] = coeffs
+        for sampler in self.samplers:
+            sampler.set_reward_shaping.remote(policy, coeffs)
+
+    def reward_shaping(self) -> dict | None:
+        return ray.get(self.samplers[0].reward_shaping.remote())
+
+    def weights(self, policy: int) -> Weights:
+        return ray.get(self.learners[policy].weights.remote())
+
+    def set_opponents(self, snapshots: dict[int, Weights], dropped: list[int]) -> None:
+        """The opponent pool is now ``snapshots``; ``dropped`` left it. New snapshots' weights reach
+        inference before any sampler may ask for them."""
+        new = {sid: ray.put(w) for sid, w in snapshots.items() if sid not in self.opponents}
+        self.opponents = {sid: self.opponents.get(sid) or new[sid] for sid in snapshots}
+        if self.inference is not None:
+            ray.get([self.inference.set_weights.remote(ref) for ref in new.values()])
+        else:
+            for ref in new.values():
+                self._broadcast(ref)
+        for sampler in self.samplers:
+            sampler.set_opponents.remote(sorted(self.opponents), dropped)
+        if self.inference is not None:
+            self.inference.drop.remote(dropped)
+
+    def learner_pid(self, policy: int = 0) -> int:
+        return ray.get(self.learners[policy].pid.remote())
 
     def sampler_pids(self) -> list[int]:
         return ray.get([s.pid.remote() for s in self.samplers])
 
     def learner_states(self) -> dict[int, dict]:
-        return {0: ray.get(self.learner.state_dict.remote())}
+        states = ray.get([self.learners[pid].state_dict.remote() for pid in self.policy_ids])
+        return dict(zip(self.policy_ids, states, strict=True))
 
     def shutdown(self) -> None:
         try:
             ray.get([s.close.remote() for s in self.samplers], timeout=10)
         except Exception as e:  # a dead sampler's envs died with it
             log.warning("closing samplers: %s", e)
-        for actor in [*self.samplers, self.learner, self.inference]:
+        for actor in [*self.samplers, *self.learners.values(), self.inference]:
             if actor is not None:
                 ray.kill(actor)
         if self.owns_ray:

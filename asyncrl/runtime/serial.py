@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from asyncrl.config.schema import Config
+from asyncrl.data import Weights
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
 from asyncrl.runtime.components import (
@@ -12,6 +13,8 @@ from asyncrl.runtime.components import (
     build_learner,
     build_sampler,
     check_checkpoint_fits,
+    check_population_fits,
+    policy_ids,
     probe_spaces,
     resolve_device,
     state_size,
@@ -25,14 +28,16 @@ class SerialRuntime:
         torch.set_num_threads(cfg.runtime.learner_threads)
         self.cfg, self.coordinator = cfg, coordinator
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
+        check_population_fits(cfg, self.spaces)
         if learner_states:
             check_checkpoint_fits(cfg, self.spaces, learner_states)
         self.device = resolve_device(cfg.runtime.device)
-        self.learner = build_learner(cfg, self.spaces, device=self.device)
-        if learner_states:
-            self.learner.load_state_dict(learner_states[0])
-        self.runner = PolicyRunner(self.spaces.obs, self.spaces.action, cfg.model, device=self.device)
-        self.runner.set_weights(self.learner.weights())
+        self.learners = {pid: build_learner(cfg, self.spaces, pid, self.device) for pid in policy_ids(cfg)}
+        for pid, state in (learner_states or {}).items():
+            self.learners[pid].load_state_dict(state, hyperparameters=cfg.pbt.enabled)
+        self.runner = PolicyRunner(self.spaces.obs, self.spaces.action, cfg.model, policy_ids(cfg), device=self.device)
+        for learner in self.learners.values():
+            self.runner.set_weights(learner.weights())
         size = state_size(cfg, self.spaces)
         self.samplers = [build_sampler(cfg, i, LocalInference(self.runner), size)
                          for i in range(cfg.runtime.num_samplers)]
@@ -43,14 +48,41 @@ class SerialRuntime:
             trajectories, meta = sampler.collect()
             self.coordinator.add(trajectories, meta)
             events.collected.append(meta)
-        while (batch := self.coordinator.next_batch(0)) is not None:
-            metrics = self.learner.train([t for chunk in batch for t in chunk])
-            self.runner.set_weights(self.learner.weights())
-            events.trained.append((0, metrics))
+        for pid, learner in self.learners.items():
+            while (batch := self.coordinator.next_batch(pid)) is not None:
+                metrics = learner.train([t for chunk in batch for t in chunk])
+                self.runner.set_weights(learner.weights())
+                events.trained.append((pid, metrics))
         return events
 
+    # -- population ------------------------------------------------------------------------------------------
+
+    def copy_policy(self, source: int, target: int) -> None:
+        self.learners[target].copy_from(self.learners[source].state_dict())
+        self.runner.set_weights(self.learners[target].weights())
+
+    def set_hyperparameters(self, policy: int, values: dict[str, float]) -> None:
+        self.learners[policy].set_hyperparameters(values)
+
+    def set_reward_shaping(self, policy: int, coeffs: dict) -> None:
+        for sampler in self.samplers:
+            sampler.set_reward_shaping(policy, coeffs)
+
+    def reward_shaping(self) -> dict | None:
+        return self.samplers[0].reward_shaping()
+
+    def weights(self, policy: int) -> Weights:
+        return self.learners[policy].weights()
+
+    def set_opponents(self, snapshots: dict[int, Weights], dropped: list[int]) -> None:
+        for w in snapshots.values():
+            self.runner.set_weights(w)
+        for sampler in self.samplers:
+            sampler.set_opponents(sorted(snapshots))
+        self.runner.drop(dropped)
+
     def learner_states(self) -> dict[int, dict]:
-        return {0: self.learner.state_dict()}
+        return {pid: learner.state_dict() for pid, learner in self.learners.items()}
 
     def shutdown(self) -> None:
         for sampler in self.samplers:

@@ -1,6 +1,9 @@
-"""A group of environments stepped together, with autoreset and per-env episode bookkeeping.
+"""A group of environments stepped together, with autoreset and per-agent episode bookkeeping.
 
-Not ``gymnasium.vector.SyncVectorEnv``: we need each env's final observation and final ``info`` on the
+Every env is seen as a multi-agent env (a Gymnasium env as one of a single agent), and each agent of each
+env is one *slot*: a column of the sampler's arrays. Slots of one env are consecutive.
+
+Not ``gymnasium.vector.SyncVectorEnv``: we need each agent's final observation and final ``info`` on the
 step that ends an episode (to bootstrap truncated episodes and to report env-specific stats), and none of
 the per-step info merging that the vector env does on the hot path.
 """
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from asyncrl.data import EpisodeStats, ObsDict
+from asyncrl.data import ObsDict
+from asyncrl.sampling.multi_agent import ACTIVE, RESTARTED, MultiAgentEnv, as_multi_agent
 
 
 def obs_space_as_dict(space: gym.Space) -> gym.spaces.Dict:
@@ -22,66 +26,125 @@ def obs_space_as_dict(space: gym.Space) -> gym.spaces.Dict:
 
 
 @dataclass
+class EndedEpisode:
+    """One agent's finished episode, before the sampler stamps it with the policy that played it."""
+
+    slot: int
+    ret: float
+    length: int
+    extra: dict[str, float]
+
+
+@dataclass
 class StepResult:
-    """One step of the group. ``obs`` is the next observation (a reset one where an episode ended)."""
+    """One step of the group, per slot. ``obs`` is the next observation (a reset one where an episode ended).
+
+    ``terminated`` is also set on the steps of an agent that only waits for its env's other agents, and on
+    the last step of a dropped episode: both are masked out by ``valid`` and end any bootstrap there.
+    """
 
     obs: ObsDict
     rewards: np.ndarray  # float32 [N]
     terminated: np.ndarray  # bool [N]
     truncated: np.ndarray  # bool [N]
-    final_obs: dict[int, ObsDict]  # env index -> final observation, for truncated episodes only
-    episodes: list[tuple[int, EpisodeStats]]  # (env index, stats) of the episodes that ended
+    valid: np.ndarray  # bool [N]: the agent was live and the step counts
+    final_obs: dict[int, ObsDict]  # slot -> final observation, for truncated episodes only
+    episodes: list[EndedEpisode]
+    reset_envs: list[int]  # indices (in this group) of the envs that started a new episode
 
 
 class EnvGroup:
-    def __init__(self, make_env: Callable[[int], gym.Env], env_indices: Sequence[int], seeds: Sequence[int],
-                 policy_id: int = 0):
-        self.envs = [make_env(i) for i in env_indices]
-        self.policy_id = policy_id
+    def __init__(self, make_env: Callable[[int], gym.Env | MultiAgentEnv], env_indices: Sequence[int],
+                 seeds: Sequence[int]):
+        self.envs: list[MultiAgentEnv] = [as_multi_agent(make_env(i)) for i in env_indices]
+        self.num_agents = self.envs[0].num_agents
         self.obs_space = obs_space_as_dict(self.envs[0].observation_space)
+        self.action_space = self.envs[0].action_space
         self._wrap = not isinstance(self.envs[0].observation_space, gym.spaces.Dict)
-        self._returns = np.zeros(len(self.envs), dtype=np.float64)
-        self._lengths = np.zeros(len(self.envs), dtype=np.int64)
+        n = len(self)
+        self._returns = np.zeros(n, dtype=np.float64)
+        self._lengths = np.zeros(n, dtype=np.int64)
+        self._live = np.ones(n, dtype=bool)  # the agent's episode has not ended yet
         self._seeds = list(seeds)
 
     def __len__(self) -> int:
-        return len(self.envs)
+        """Slots: agents of all envs."""
+        return len(self.envs) * self.num_agents
+
+    def slots_of(self, env: int) -> range:
+        return range(env * self.num_agents, (env + 1) * self.num_agents)
 
     def _as_dict(self, obs) -> ObsDict:
         return {"obs": obs} if self._wrap else obs
 
-    def _stack(self, per_env: list[ObsDict]) -> ObsDict:
-        return {k: np.stack([o[k] for o in per_env]) for k in self.obs_space.spaces}
+    def _stack(self, per_slot: list[ObsDict]) -> ObsDict:
+        return {k: np.stack([o[k] for o in per_slot]) for k in self.obs_space.spaces}
 
     def reset(self) -> ObsDict:
         # Only the first reset is seeded: later resets continue each env's own RNG stream.
-        obs = [self._as_dict(env.reset(seed=seed)[0]) for env, seed in zip(self.envs, self._seeds, strict=True)]
+        obs = []
+        for env, seed in zip(self.envs, self._seeds, strict=True):
+            obs.extend(self._as_dict(o) for o in env.reset(seed=seed)[0])
         return self._stack(obs)
 
     def step(self, actions: Sequence) -> StepResult:
-        n = len(self.envs)
+        n, k = len(self), self.num_agents
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
+        valid = np.ones(n, dtype=bool)
         next_obs: list[ObsDict] = []
         final_obs: dict[int, ObsDict] = {}
-        episodes: list[tuple[int, EpisodeStats]] = []
-        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
-            obs, reward, term, trunc, info = env.step(action)
-            # A step both terminal and cut is terminal: nothing to bootstrap.
-            rewards[i], terminated[i], truncated[i] = reward, term, trunc and not term
-            self._returns[i] += reward
-            self._lengths[i] += 1
-            if term or trunc:
-                if trunc and not term:
-                    final_obs[i] = self._as_dict(obs)
-                extra = {k: float(v) for k, v in info.get("episode_stats", {}).items()}
-                episodes.append((i, EpisodeStats(self.policy_id, float(self._returns[i]),
-                                                 int(self._lengths[i]), extra)))
-                self._returns[i], self._lengths[i] = 0.0, 0
+        episodes: list[EndedEpisode] = []
+        reset_envs: list[int] = []
+        for e, env in enumerate(self.envs):
+            first = e * k
+            obs, rew, term, trunc, infos = env.step(list(actions[first:first + k]))
+            if any(info.get(RESTARTED) for info in infos):
+                # The env replaced a broken episode with a new one: drop it, train on none of this step.
+                terminated[first:first + k], valid[first:first + k] = True, False
+                self._returns[first:first + k], self._lengths[first:first + k] = 0.0, 0
+                self._live[first:first + k] = True
+                next_obs.extend(self._as_dict(o) for o in obs)
+                reset_envs.append(e)
+                continue
+            for a in range(k):
+                s = first + a
+                if not self._live[s] or not infos[a].get(ACTIVE, True):
+                    terminated[s], valid[s] = True, False  # waiting for the others: nothing to learn
+                    continue
+                # A step both terminal and cut is terminal: nothing to bootstrap.
+                rewards[s], terminated[s], truncated[s] = rew[a], term[a], trunc[a] and not term[a]
+                self._returns[s] += rew[a]
+                self._lengths[s] += 1
+                if term[a] or trunc[a]:
+                    if truncated[s]:
+                        final_obs[s] = self._as_dict(obs[a])
+                    extra = {name: float(v) for name, v in infos[a].get("episode_stats", {}).items()}
+                    episodes.append(EndedEpisode(s, float(self._returns[s]), int(self._lengths[s]), extra))
+                    self._returns[s], self._lengths[s], self._live[s] = 0.0, 0, False
+            if not self._live[first:first + k].any():
                 obs, _ = env.reset()
-            next_obs.append(self._as_dict(obs))
-        return StepResult(self._stack(next_obs), rewards, terminated, truncated, final_obs, episodes)
+                self._live[first:first + k] = True
+                reset_envs.append(e)
+            next_obs.extend(self._as_dict(o) for o in obs)
+        return StepResult(self._stack(next_obs), rewards, terminated, truncated, valid, final_obs, episodes,
+                          reset_envs)
+
+    def set_reward_shaping(self, env: int, agent: int, coeffs: dict) -> bool:
+        """Push one agent's shaping coefficients (PBT); False if the env has no shaping to set."""
+        setter = getattr(self.envs[env], "set_reward_shaping", None)
+        if setter is None:
+            return False
+        try:
+            setter(coeffs, agent)
+        except AttributeError:  # a Gymnasium env without shaping behind the single-agent adapter
+            return False
+        return True
+
+    def get_reward_shaping(self, env: int, agent: int) -> dict | None:
+        getter = getattr(self.envs[env], "get_reward_shaping", None)
+        return None if getter is None else getter(agent)
 
     def close(self) -> None:
         for env in self.envs:

@@ -1,0 +1,1 @@
+"""Population-based training: the decisions (plain, seeded) and the driver that carries them out."""

@@ -1,0 +1,69 @@
+"""Which policy plays each agent slot of a sampler's envs (plain, seeded; no Ray, no torch).
+
+Single-agent envs: env ``i`` (global index) is played by policy ``i % size`` for the whole run, so every
+policy gets the same share of the samplers. Multi-agent envs: each env draws a policy per slot (or one for
+all its slots when ``mix_in_one_env`` is off) and draws again after every ``resample_every`` of its episodes,
+so that policies meet each other. With an opponent pool, each slot but the first of an env is played by a
+frozen snapshot with probability ``opponent_rate``; slot 0 always belongs to the population, so every
+episode trains somebody.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Opponent snapshots get policy ids from here on; population ids are 0 .. size-1 (size < this).
+OPPONENT_ID_BASE = 1000
+
+
+def is_opponent(policy_id: int) -> bool:
+    return policy_id >= OPPONENT_ID_BASE
+
+
+class PolicyMapping:
+    def __init__(self, num_envs: int, num_agents: int, population_size: int, first_env: int = 0,
+                 resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0,
+                 seed: int = 0):
+        self.num_envs, self.num_agents, self.size = num_envs, num_agents, population_size
+        self.resample_every, self.mix, self.opponent_rate = resample_every, mix_in_one_env, opponent_rate
+        self.rng = np.random.default_rng(seed)
+        self.opponents: list[int] = []  # snapshot ids that may be drawn
+        self.policy_of = np.zeros(num_envs * num_agents, dtype=np.int64)
+        self._episodes = np.zeros(num_envs, dtype=np.int64)
+        for env in range(num_envs):
+            if num_agents == 1:
+                self.policy_of[env] = (first_env + env) % population_size
+            else:
+                self._draw(env)
+
+    def slots(self, env: int) -> slice:
+        return slice(env * self.num_agents, (env + 1) * self.num_agents)
+
+    def _draw(self, env: int) -> None:
+        k = self.num_agents
+        if self.mix:
+            ids = self.rng.integers(0, self.size, size=k)
+        else:
+            ids = np.full(k, self.rng.integers(0, self.size))
+        if self.opponents and self.opponent_rate > 0:
+            for a in range(1, k):
+                if self.rng.random() < self.opponent_rate:
+                    ids[a] = self.opponents[self.rng.integers(len(self.opponents))]
+        self.policy_of[self.slots(env)] = ids
+
+    def episode_ended(self, env: int) -> bool:
+        """Count an episode of ``env``; returns True if its slots were drawn again."""
+        self._episodes[env] += 1
+        if self.num_agents == 1 or self._episodes[env] % self.resample_every:
+            return False
+        self._draw(env)
+        return True
+
+    def set_opponents(self, snapshot_ids: list[int]) -> None:
+        """The pool changed: later draws pick from these. A slot held by a dropped snapshot gets another
+        snapshot at once (it is never trained on, so a switch mid-episode costs nothing)."""
+        self.opponents = list(snapshot_ids)
+        for slot, pid in enumerate(self.policy_of):
+            if is_opponent(int(pid)) and int(pid) not in self.opponents:
+                self.policy_of[slot] = (self.opponents[self.rng.integers(len(self.opponents))] if self.opponents
+                                        else self.rng.integers(0, self.size))

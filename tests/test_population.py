@@ -1,0 +1,172 @@
+"""Populations in the sampler and the runtimes: slots mapped to policies, masks, per-policy output, PBT."""
+
+import json
+from functools import partial
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from asyncrl.config.loader import load_config
+from asyncrl.data import PolicyOutput
+from asyncrl.run.checkpoint import CheckpointManager
+from asyncrl.run.trainer import train
+from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE, PolicyMapping
+from asyncrl.sampling.sampler import Sampler
+from envs.pettingzoo_env import PettingZooAdapter
+from tests.toy_envs import CardDuel, make_counting
+
+QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
+
+
+class PolicyEchoClient:
+    """Action = 1; value = the policy id (so each slot's value says who played it); records requests."""
+
+    def __init__(self):
+        self.requests = []
+
+    def submit(self, policy_id, obs, rnn_state):
+        n = len(next(iter(obs.values())))
+        self.requests.append((policy_id, n))
+        return PolicyOutput(np.ones((n, 1), np.int64), np.zeros(n, np.float32), np.full(n, policy_id, np.float32),
+                            None if rnn_state is None else rnn_state, 100 + policy_id)
+
+    def result(self, handle):
+        return handle
+
+
+class EarlyExitDuel(CardDuel):
+    """CardDuel in which p1 leaves after ``exit_at`` rounds while p0 plays on (PettingZoo removes it)."""
+
+    def __init__(self, rounds=6, exit_at=2):
+        super().__init__(rounds)
+        self.exit_at = exit_at
+
+    def step(self, actions):
+        live = list(self.agents)
+        obs, rewards, terms, truncs, infos = super().step({a: actions.get(a, 0) for a in self.possible_agents})
+        if self._t == self.exit_at:
+            terms["p1"] = True
+        keep = [a for a in live if not terms.get(a) and a in live] if self._t < self.rounds else []
+        rewards = {a: r for a, r in rewards.items() if a in live}
+        self.agents = keep
+        return ({a: o for a, o in obs.items() if a in live}, rewards, {a: t for a, t in terms.items() if a in live},
+                {a: t for a, t in truncs.items() if a in live}, {a: i for a, i in infos.items() if a in live})
+
+
+def _duel_sampler(client, population=2, num_envs=4, rollout=10, env_cls=CardDuel, **kw):
+    return Sampler(lambda i: PettingZooAdapter(env_cls()), num_envs, rollout, client, 0, population_size=population,
+                   **kw)
+
+
+def test_each_slot_is_played_by_its_mapped_policy_and_each_policy_gets_its_steps():
+    client = PolicyEchoClient()
+    sampler = _duel_sampler(client, population=2, num_envs=4, rollout=25)
+    trajectories, meta = sampler.collect()
+    assert sampler.num_slots == 8 and {t.policy_id for t in trajectories} <= {0, 1}
+    total = 0
+    for traj in trajectories:
+        traj.validate()
+        mine = np.ones(traj.rewards.shape, bool) if traj.valid is None else traj.valid
+        # The fake critic returns the policy id: every valid step was played by this trajectory's policy.
+        assert (traj.behaviour_values[mine] == traj.policy_id).all()
+        assert (traj.policy_versions[mine] == 100 + traj.policy_id).all()
+        assert meta.steps_per_policy[traj.policy_id] == mine.sum()
+        total += mine.sum()
+    assert total == 8 * 25  # every slot-step belongs to exactly one policy
+    # 10-round episodes, 25 steps: every env ended 2 episodes, each a redraw of its slots.
+    assert len(meta.episodes) == 2 * 8 and all(e.length == 10 for e in meta.episodes)
+    assert all(e.policy_id in (0, 1) for e in meta.episodes)
+
+
+def test_an_agent_that_leaves_early_waits_in_masked_terminal_steps():
+    client = PolicyEchoClient()
+    sampler = _duel_sampler(client, population=1, num_envs=1, rollout=6,
+                            env_cls=partial(EarlyExitDuel, rounds=6, exit_at=2))
+    (traj,), meta = sampler.collect()
+    # Slot 1 (p1) plays 2 steps, then waits 4 steps while p0 finishes its 6 rounds.
+    assert traj.valid[:, 1].tolist() == [True, True, False, False, False, False]
+    assert traj.terminated[:, 1].tolist() == [False, True, True, True, True, True]
+    assert traj.valid[:, 0].all() and traj.terminated[:, 0].tolist() == [False] * 5 + [True]
+    assert sorted(e.length for e in meta.episodes) == [2, 6]
+    assert meta.steps_per_policy == {0: 8}
+
+
+def test_single_agent_envs_are_dealt_to_policies_once():
+    cfg = SimpleNamespace(kwargs={"terminate_at": 3, "truncate_at": 100})
+    client = PolicyEchoClient()
+    sampler = Sampler(partial(make_counting, cfg), 6, 4, client, 0, sampler_index=1, population_size=4)
+    # This sampler's envs are global envs 6..11: policies 2, 3, 0, 1, 2, 3.
+    assert sampler.mapping.policy_of.tolist() == [2, 3, 0, 1, 2, 3]
+    trajectories, meta = sampler.collect()
+    by_policy = {t.policy_id: t for t in trajectories}
+    assert sorted(by_policy) == [0, 1, 2, 3]
+    assert all(t.valid is None for t in trajectories)  # whole columns, no mask
+    assert by_policy[2].num_envs == 2 and by_policy[0].num_envs == 1
+    assert meta.steps_per_policy == {0: 4, 1: 4, 2: 8, 3: 8}
+
+
+def test_opponent_snapshots_play_slots_but_are_never_trained():
+    mapping = PolicyMapping(num_envs=200, num_agents=2, population_size=2, opponent_rate=0.5, seed=1)
+    mapping.set_opponents([OPPONENT_ID_BASE, OPPONENT_ID_BASE + 1])
+    for env in range(200):
+        mapping.episode_ended(env)
+    first, second = mapping.policy_of[0::2], mapping.policy_of[1::2]
+    assert (first < OPPONENT_ID_BASE).all()  # slot 0 always trains somebody
+    share = (second >= OPPONENT_ID_BASE).mean()
+    assert 0.35 < share < 0.65
+    mapping.set_opponents([OPPONENT_ID_BASE + 1])  # snapshot 1000 left the pool: its slots are redrawn
+    assert OPPONENT_ID_BASE not in mapping.policy_of
+
+    client = PolicyEchoClient()
+    sampler = _duel_sampler(client, population=1, num_envs=8, rollout=20, opponent_rate=1.0)
+    sampler.set_opponents([OPPONENT_ID_BASE])
+    trajectories, meta = sampler.collect()
+    assert {t.policy_id for t in trajectories} == {0}
+    assert any(pid == OPPONENT_ID_BASE for pid, _ in client.requests)
+    assert all(e.policy_id == 0 for e in meta.episodes)
+
+
+def test_serial_population_writes_per_policy_checkpoints_and_summary(tmp_path):
+    cfg = load_config(["runtime=serial", "population.size=2", "runtime.num_samplers=1", "runtime.num_envs=4",
+                       "algo.batch_size=256", "train.env_steps=3000", f"run_dir={tmp_path}",
+                       "++population.policy_hyperparameters.1.lr=0.01", *QUIET])
+    summary = train(cfg)
+    assert summary["status"] == "completed"
+    assert set(summary["policies"]) == {"0", "1"}
+    assert all(p["episodes"] > 0 and p["env_steps"] >= 1000 for p in summary["policies"].values())
+    state = CheckpointManager(tmp_path / "checkpoints", 3).load_latest()
+    assert set(state["learners"]) == {0, 1}
+    assert state["learners"][1]["hyperparameters"]["lr"] == pytest.approx(0.01)
+    assert state["learners"][0]["hyperparameters"]["lr"] == pytest.approx(cfg.algo.lr)
+
+
+def test_population_larger_than_the_envs_of_a_single_agent_env_is_refused(tmp_path):
+    from asyncrl.runtime.components import PopulationError
+
+    cfg = load_config(["runtime=serial", "population.size=4", "runtime.num_samplers=1", "runtime.num_envs=2",
+                       f"run_dir={tmp_path}", *QUIET])
+    with pytest.raises(PopulationError, match="population.size=4"):
+        train(cfg)
+
+
+def test_pbt_log_and_resume_keep_the_population(tmp_path):
+    args = ["runtime=serial", "population.size=3", "pbt.enabled=true", "pbt.period=1000", "pbt.start_after=1000",
+            "pbt.mutation_rate=1.0", "runtime.num_samplers=1", "runtime.num_envs=6", "algo.batch_size=192",
+            f"run_dir={tmp_path}", *QUIET]
+    train(load_config([*args, "train.env_steps=8000"]))
+    log = [json.loads(line) for line in (tmp_path / "pbt_log.jsonl").read_text().splitlines()]
+    assert len(log) >= 3 and {d["policy"] for d in log} == {0, 1, 2}
+    assert {d["role"] for d in log} <= {"best", "middle", "worst"}
+    saved = CheckpointManager(tmp_path / "checkpoints", 3).load_latest()
+    members = saved["population"]["pbt"]["members"]
+    for pid in range(3):  # the learners hold the hyperparameters PBT gave them
+        assert saved["learners"][pid]["hyperparameters"]["lr"] == pytest.approx(members[pid]["hyperparameters"]["lr"])
+    summary = train(load_config([*args, "train.env_steps=12000"]))
+    assert summary["env_steps"] >= 12000
+    resumed = [json.loads(line) for line in (tmp_path / "pbt_log.jsonl").read_text().splitlines()]
+    assert len(resumed) > len(log) and resumed[:len(log)] == log  # appended, not rewritten
+    # The resumed decider knows when each policy was last updated: its next update waits a whole period.
+    for pid in range(3):
+        first_new = next(d for d in resumed[len(log):] if d["policy"] == pid)
+        assert first_new["env_steps"] >= members[pid]["last_update"] + 1000
