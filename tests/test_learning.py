@@ -1,5 +1,7 @@
 """Learning, tested on outcomes: a reward threshold within an env-step budget."""
 
+import json
+
 import pytest
 
 from asyncrl.config.loader import load_config
@@ -41,3 +43,19 @@ def test_gru_carries_memory_across_chunks_and_mlp_cannot(tmp_path):
     without = _memory_run(tmp_path, "none", env_steps=2 * reached_at)
     assert without["target_reached_at_env_steps"] is None
     assert without["policies"]["0"]["return_mean_last100"] < 0.5
+
+
+def test_pbt_replaces_a_policy_whose_learning_rate_is_far_too_small(tmp_path):
+    # Policy 3 starts with lr 1e-8: alone it would not learn in this budget (about 0.2M steps a policy). PBT ranks it last, it copies a
+    # leader's weights and hyperparameters, and then every member of the population reaches the target.
+    cfg = load_config(["env=cartpole", "runtime=serial", "population.size=4", "runtime.num_samplers=1",
+                       "runtime.num_envs=8", "algo.batch_size=512", "++population.policy_hyperparameters.3.lr=1e-8",
+                       "pbt.enabled=true", "pbt.period=10000", "pbt.start_after=10000", "pbt.replace_fraction=0.25",
+                       f"run_dir={tmp_path}", "train.env_steps=1200000", "train.target_return=300",
+                       "train.target_window=20", *QUIET])
+    summary = train(cfg)
+    log = [json.loads(line) for line in (tmp_path / "pbt_log.jsonl").read_text().splitlines()]
+    copies = [d for d in log if d["policy"] == 3 and d["copied_from"] is not None]
+    assert copies, "policy 3 was never replaced"
+    assert copies[0]["hyperparameters"]["lr"] > 1e-5  # the leader's rate (perturbed at most x1.5 or /1.5)
+    assert summary["target_reached_at_env_steps"] is not None, summary["policies"]
