@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable
 
 import ray
@@ -59,23 +61,31 @@ def start_ray(cfg: Config, num_actors: int) -> bool:
     """Join ``runtime.address`` or start an embedded local Ray. Returns True if we started it."""
     if ray.is_initialized():
         return False
-    if cfg.runtime.address:
-        from asyncrl.config.loader import ConfigError
+    # ray.init replaces the caller's SIGTERM handler with one that calls sys.exit (and Ray's C++ core adds
+    # one that prints a stack): the trainer's, which turns SIGTERM into a stop with a final checkpoint and
+    # status 'interrupted', is put back.
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        if cfg.runtime.address:
+            from asyncrl.config.loader import ConfigError
 
-        _check_address_answers(cfg.runtime.address)
-        try:
-            ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
-        except (ValueError, ConnectionError) as e:  # a malformed address, or 'auto' with no cluster running
-            raise ConfigError(f"runtime.address={cfg.runtime.address!r} cannot be joined "
-                              f"({(str(e).splitlines() or [type(e).__name__])[0]}): expected host:port of a "
-                              f"running Ray head, or no runtime.address for an embedded local Ray") from e
+            _check_address_answers(cfg.runtime.address)
+            try:
+                ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
+            except (ValueError, ConnectionError) as e:  # a malformed address, or 'auto' with no cluster running
+                raise ConfigError(f"runtime.address={cfg.runtime.address!r} cannot be joined "
+                                  f"({(str(e).splitlines() or [type(e).__name__])[0]}): expected host:port of a "
+                                  f"running Ray head, or no runtime.address for an embedded local Ray") from e
+            return True
+        # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
+        # exceed the physical ones on a small machine.
+        num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                 configure_logging=True, log_to_driver=True)
         return True
-    # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
-    # exceed the physical ones on a small machine.
-    num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-             configure_logging=True, log_to_driver=True)
-    return True
+    finally:
+        if sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
 
 
 class RayRuntime:
