@@ -226,6 +226,16 @@ class DoomEnv(gym.Env):
             stats.update(shaping.match_stats(variables))
         return stats
 
+    def get_reward_shaping(self) -> dict | None:
+        """The shaping coefficients PBT may perturb; None for scenarios without tunable shaping."""
+        getter = getattr(self._shaping, "coefficients", None)
+        return None if getter is None else getter()
+
+    def set_reward_shaping(self, coeffs: dict) -> None:
+        if not hasattr(self._shaping, "set_coefficients"):
+            raise AttributeError(f"scenario {self.spec_.name} has no tunable reward shaping")
+        self._shaping.set_coefficients(coeffs)
+
     def render(self):
         if self.render_mode == "rgb_array":
             return self._last_frame.transpose(1, 2, 0)

@@ -34,10 +34,9 @@ import queue
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
-import gymnasium as gym
-
+from asyncrl.sampling.multi_agent import RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported by envs.vizdoom)
 from envs.vizdoom import lifecycle, ports, shaping
 from envs.vizdoom.env import DoomEnv
 from envs.vizdoom.scenarios import MatchSpec
@@ -50,20 +49,6 @@ DEATHMATCH_V1 = {**shaping.DEATHMATCH_V0, "FRAGCOUNT": (1.0, -0.001), "DEATHCOUN
 # SF's host arguments (doom_multiagent.py) after -host/-port/-deathmatch/+timelimit.
 _SERVER_ARGS = ("+sv_forcerespawn 1 +sv_noautoaim 1 +sv_respawnprotect 1 +sv_spawnfarthest 1 +sv_nocrouch 1"
                 " +sv_nojump 1 +sv_nofreelook 1 +sv_noexit 1")
-
-
-class MultiAgentEnv(Protocol):
-    """What a multi-agent env offers the trainer: per-agent lists, identical per-agent spaces."""
-
-    num_agents: int
-    observation_space: gym.Space
-    action_space: gym.Space
-
-    def reset(self, seed: int | None = None) -> tuple[list[Any], list[dict]]: ...
-
-    def step(self, actions: list[Any]) -> tuple[list[Any], list[float], list[bool], list[bool], list[dict]]: ...
-
-    def close(self) -> None: ...
 
 
 def make_shaping(kind: str) -> shaping.DeathmatchShaping | None:
@@ -199,7 +184,8 @@ class DoomMatch:
         self.port_range = tuple(port_range)
         self.step_timeout, self.init_timeout, self.connect_timeout = float(step_timeout), float(init_timeout), int(connect_timeout)
         self._doom_kwargs = dict(width=width, height=height, render_resolution=render_resolution, doom_map=doom_map)
-        template = self._make_player(0, port=0, barrier=None)  # no engine yet: spaces and argument checks
+        self._shaping: dict[int, dict] = {}  # agent -> coefficients set by PBT
+        self._template = template = self._make_player(0, port=0, barrier=None)  # no engine: spaces, checks
         self.observation_space = template.observation_space
         self.action_space = template.action_space
 
@@ -258,6 +244,17 @@ class DoomMatch:
         self._closed = True
         self._teardown(kill=False)
 
+    def get_reward_shaping(self, agent: int) -> dict | None:
+        if agent in self._shaping:
+            return self._shaping[agent]
+        return self._template.get_reward_shaping()
+
+    def set_reward_shaping(self, coeffs: dict, agent: int) -> None:
+        """PBT's shaping for one agent slot; kept for the players of later (restarted) matches too."""
+        self._shaping[agent] = coeffs
+        if agent < len(self._players):
+            self._players[agent].set_reward_shaping(coeffs)
+
     # ---- diagnostics ------------------------------------------------------------------------------------------
 
     @property
@@ -289,10 +286,13 @@ class DoomMatch:
         return None if seed is None else int(seed) * 16 + player_id
 
     def _make_player(self, player_id: int, port: int, barrier) -> _Player:
-        return _Player(self.spec, player_id, self.num_agents, port, barrier, frameskip=self.frameskip,
-                       num_bots=self.num_bots, timelimit_minutes=self.timelimit_minutes,
-                       respawn_delay=self.respawn_delay, connect_timeout=self.connect_timeout,
-                       tic_timeout=self.step_timeout, **self._doom_kwargs)
+        player = _Player(self.spec, player_id, self.num_agents, port, barrier, frameskip=self.frameskip,
+                         num_bots=self.num_bots, timelimit_minutes=self.timelimit_minutes,
+                         respawn_delay=self.respawn_delay, connect_timeout=self.connect_timeout,
+                         tic_timeout=self.step_timeout, **self._doom_kwargs)
+        if player_id in self._shaping:
+            player.set_reward_shaping(self._shaping[player_id])
+        return player
 
     def _call_all(self, method: str, kwargs: list[dict], timeout: float) -> list[Any]:
         """Run ``player.method(**kwargs[i])`` on every player's thread at once; raise ``_MatchFailure`` if one
@@ -349,6 +349,7 @@ class DoomMatch:
                              "restart_s": time.monotonic() - start, "old_port": old_port, "new_port": self.port}
         for info in infos:
             info["match_restarted"] = True
+            info[RESTARTED] = True  # the sampler drops the broken episode
         self._episode_over = False
         return obs, infos
 

@@ -93,6 +93,17 @@ class DeathmatchShaping:
         return reward
 
 
+    def coefficients(self) -> dict:
+        """What PBT may perturb (SF's ``delta`` and ``selected_weapon`` categories), as plain JSON."""
+        return {"delta": {k: [float(up), float(down)] for k, (up, down) in self.deltas.items()},
+                "selected_weapon": float(self.selected_weapon_reward)}
+
+    def set_coefficients(self, coeffs: dict) -> None:
+        # One assignment each, so a player thread mid-step sees the old or the new table, never a mix.
+        self.deltas = {k: (float(v[0]), float(v[1])) for k, v in coeffs["delta"].items()}
+        self.selected_weapon_reward = float(coeffs["selected_weapon"])
+
+
 def make_shaping(kind: str) -> GatheringShaping | DeathmatchShaping | None:
     if kind == "none":
         return None
