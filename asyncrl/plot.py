@@ -1,9 +1,10 @@
-"""``python -m asyncrl.plot RUN [RUN ...] [--out PNG] [--metric stats/return_mean]``
+"""``python -m asyncrl.plot RUN [RUN ...] [--out PNG] [--metric stats/return_mean] [--policies]``
 
 Writes a PNG with two panels, the metric against frames and against wall time. Runs of one experiment
 with different seeds (see ``asyncrl/evaluation/curves.py`` for how they are told apart) are drawn as
 their mean and a min-max band over the range every one of them covers; a lone run as its own line. A
 RUN may also be a directory of runs (``runs/``). Wall time is seconds since the run's first logged point.
+``--policies`` draws every policy of a population run as its own line (policy 0 and ``policyN/METRIC``).
 
 Bad input ends with one line on stderr and exit code 2, never a traceback.
 """
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from asyncrl.evaluation.cli_args import UsageError
-from asyncrl.evaluation.curves import Curve, expand_runs, group_runs, read_curve, spread
+from asyncrl.evaluation.curves import Curve, expand_runs, group_runs, policy_metrics, read_curve, spread
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +45,8 @@ def _draw(ax, curves: list[Curve], axis: str, scale: float, label: str, color) -
     ax.fill_between(grid, low, high, color=color, alpha=0.25, linewidth=0)
 
 
-def plot(runs: list[str], out: Path, metric: str = "stats/return_mean") -> dict[str, list[Path]]:
+def plot(runs: list[str], out: Path, metric: str = "stats/return_mean",
+         policies: bool = False) -> dict[str, list[Path]]:
     """Draw ``runs`` into ``out``; returns the groups drawn (label -> runs)."""
     import matplotlib
 
@@ -52,7 +54,15 @@ def plot(runs: list[str], out: Path, metric: str = "stats/return_mean") -> dict[
     import matplotlib.pyplot as plt
 
     groups = group_runs(expand_runs(runs))
-    curves = {label: [read_curve(r, metric) for r in members] for label, members in groups.items()}
+    if policies:  # one line per policy of each run; seeds are not pooled
+        groups = {f"{r.resolve().name} policy {pid}": [(r, tag)] for members in groups.values() for r in members
+                  for pid, tag in policy_metrics(r, metric).items()}
+        curves = {label: [read_curve(r, tag) for r, tag in members] for label, members in groups.items()}
+        groups = {label: [r for r, _ in members] for label, members in groups.items()}
+    else:
+        curves = {label: [read_curve(r, metric) for r in members] for label, members in groups.items()}
+    if not curves:
+        raise UsageError(f"no run has the scalar {metric!r}")
     scale, unit = _time_unit(max(float(c.wall_s.max()) for cs in curves.values() for c in cs))
     fig, (by_frames, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -85,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="plot.png", help="the PNG to write (default: plot.png)")
     parser.add_argument("--metric", default="stats/return_mean",
                         help="a TensorBoard scalar tag, e.g. stats/return_mean (default) or perf/fps")
+    parser.add_argument("--policies", action="store_true",
+                        help="one line per policy of a population run (policyN/METRIC)")
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        groups = plot(args.runs, Path(args.out), args.metric)
+        groups = plot(args.runs, Path(args.out), args.metric, args.policies)
     except UsageError as e:
         print(f"asyncrl.plot: {e}", file=sys.stderr)
         return 2

@@ -89,3 +89,18 @@ def test_bad_input_gives_one_line(tmp_path, capsys, make, args, says):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], captured.err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_policies_draws_one_line_per_policy_of_a_population_run(tmp_path, capsys):
+    run = fake_run(tmp_path / "pbt")
+    writer = SummaryWriter(log_dir=str(run / "tensorboard"))
+    for pid in (1, 2):
+        for i in range(6):
+            writer.add_scalar(f"policy{pid}/stats/return_mean", 10.0 * i * pid, 10_000 * (i + 1),
+                              walltime=1_000_000.0 + 5.0 * i)
+    writer.add_scalar("policy3/perf/other", 1.0, 10_000)  # another metric: not a curve of this plot
+    writer.close()
+    out = tmp_path / "population.png"
+    assert main([str(run), "--policies", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    assert "3 run(s) in 3 group(s): pbt policy 0, pbt policy 1, pbt policy 2" in capsys.readouterr().out

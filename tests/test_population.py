@@ -218,3 +218,15 @@ def test_self_play_with_pbt_on_ray_teaches_both_policies_to_beat_a_random_player
         print(f"policy {pid}: {score:.3f} a round against random play (untrained: {untrained:.3f})")
         # Random play scores 0 a round and the best reply to it 0.5; an untrained net is near 0.
         assert score > 0.35 and score > untrained + 0.2, (pid, score, untrained)
+
+
+def test_play_match_reports_each_agent_of_a_zero_sum_game():
+    from asyncrl.evaluation.matches import play_match
+
+    env = PettingZooAdapter(CardDuel(rounds=10))
+    model = ActorCritic(*_duel_spaces(), load_config(["model.mlp_layers=[8]"]).model)
+    results = [play_match(env, [model, None], seed=s) for s in range(5)]
+    for p0, p1 in results:
+        assert p0["return"] == -p1["return"]  # zero-sum, every round counted for both
+    assert len({r[0]["return"] for r in results}) > 1  # seeds differ
+    assert play_match(env, [model, None], seed=3) == results[3]  # and repeat

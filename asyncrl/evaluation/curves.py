@@ -57,11 +57,27 @@ def expand_runs(paths: list[str]) -> list[Path]:
     return runs
 
 
-def read_curve(run: Path, metric: str) -> Curve:
+def _accumulator(run: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(event_dir(run)), size_guidance={"scalars": 0})  # 0: keep every point
     acc.Reload()
+    return acc
+
+
+def policy_metrics(run: Path, metric: str) -> dict[int, str]:
+    """Policy id -> its tag of ``metric`` in a population run (policy 0's is the plain tag)."""
+    tags = _accumulator(run).Tags().get("scalars", [])
+    found = {0: metric} if metric in tags else {}
+    for tag in tags:
+        head, _, rest = tag.partition("/")
+        if rest == metric and head.startswith("policy") and head[6:].isdigit():
+            found[int(head[6:])] = tag
+    return dict(sorted(found.items()))
+
+
+def read_curve(run: Path, metric: str) -> Curve:
+    acc = _accumulator(run)
     tags = acc.Tags().get("scalars", [])
     if metric not in tags:
         raise UsageError(f"{run} has no scalar {metric!r} in its TensorBoard events; it has: "
