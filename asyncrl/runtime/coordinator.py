@@ -45,8 +45,10 @@ class PolicyStats:
     def summary(self) -> dict[str, float]:
         if not self.returns:
             return {}
-        out = {"stats/return_mean": float(np.mean(self.returns)), "stats/episode_len": float(np.mean(self.lengths))}
-        out |= {f"stats/{k}": float(np.mean(v)) for k, v in self.extras.items()}
+        out = {"stats/return_mean": float(np.mean(self.returns))}
+        if self.lengths:  # a resumed run restores returns, not lengths: none until its first episode
+            out["stats/episode_len"] = float(np.mean(self.lengths))
+        out |= {f"stats/{k}": float(np.mean(v)) for k, v in self.extras.items() if v}
         return out
 
 
