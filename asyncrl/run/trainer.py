@@ -116,12 +116,14 @@ class TrainingRun:
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
             on_cpu = cfg.runtime.kind == "ray" and cfg.runtime.inference == "local"
             inference = f"{cfg.runtime.inference} on {'cpu' if on_cpu else self.runtime.device}"
-            population = (f" | population {cfg.population.size}{' with PBT' if cfg.pbt.enabled else ''}"
-                          if cfg.population.size > 1 else "")
+            extras = (f" | population {cfg.population.size}{' with PBT' if cfg.pbt.enabled else ''}"
+                      if cfg.population.size > 1 else "")
+            dashboard = getattr(self.runtime, "dashboard_url", None)  # a cluster's; the embedded Ray runs none
+            extras += f" | ray dashboard {dashboard}" if dashboard else ""
             log.info("run dir %s | tensorboard --logdir %s | wandb %s | runtime %s, %d sampler(s) x %d envs | "
                      "learner on %s, inference %s%s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb,
                      cfg.runtime.kind, cfg.runtime.num_samplers, cfg.runtime.num_envs, self.runtime.device, inference,
-                     population)
+                     extras)
             status = self._loop(start, start_steps)
         except KeyboardInterrupt:
             status = "interrupted"

@@ -57,10 +57,12 @@ def _check_address_answers(address: str) -> None:
                           f"embedded local Ray") from e
 
 
-def start_ray(cfg: Config, num_actors: int) -> bool:
-    """Join ``runtime.address`` or start an embedded local Ray. Returns True if we started it."""
+def start_ray(cfg: Config, num_actors: int) -> tuple[bool, str | None]:
+    """Join ``runtime.address`` or start an embedded local Ray (without a dashboard: it costs a core's share
+    on a small machine). Returns whether we connected (and so disconnect at the end), and the dashboard's
+    URL when the cluster has one."""
     if ray.is_initialized():
-        return False
+        return False, None
     # ray.init replaces the caller's SIGTERM handler with one that calls sys.exit (and Ray's C++ core adds
     # one that prints a stack): the trainer's, which turns SIGTERM into a stop with a final checkpoint and
     # status 'interrupted', is put back.
@@ -71,18 +73,19 @@ def start_ray(cfg: Config, num_actors: int) -> bool:
 
             _check_address_answers(cfg.runtime.address)
             try:
-                ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
+                context = ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
             except (ValueError, ConnectionError) as e:  # a malformed address, or 'auto' with no cluster running
                 raise ConfigError(f"runtime.address={cfg.runtime.address!r} cannot be joined "
                                   f"({(str(e).splitlines() or [type(e).__name__])[0]}): expected host:port of a "
                                   f"running Ray head, or no runtime.address for an embedded local Ray") from e
-            return True
+            url = getattr(context, "dashboard_url", None)
+            return True, (url if not url or "://" in url else f"http://{url}")
         # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
         # exceed the physical ones on a small machine.
         num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
                  configure_logging=True, log_to_driver=True)
-        return True
+        return True, None
     finally:
         if sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sigterm)
@@ -102,7 +105,8 @@ class RayRuntime:
             check_checkpoint_fits(cfg, spaces, learner_states)
         device = resolve_device(rt.device)
         self.policy_ids = policy_ids(cfg)
-        self.owns_ray = start_ray(cfg, rt.num_samplers + len(self.policy_ids) + int(remote_inference))
+        self.owns_ray, self.dashboard_url = start_ray(cfg, rt.num_samplers + len(self.policy_ids)
+                                                      + int(remote_inference))
         gpus = 1 if device == "cuda" else 0
         # Several learners share one GPU: each asks for its fraction, so Ray places them all on it.
         self.learner_gpus = gpus / len(self.policy_ids)
