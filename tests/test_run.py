@@ -113,3 +113,5 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path):
         train(load_config([*args, "train.env_steps=2000", "model.mlp_layers=[32,32]"]))
     message = str(err.value)
     assert "\n" not in message and "(64, 4)" in message and "(32, 4)" in message
+    # The refused resume leaves the run's config.yaml describing its checkpoints, so eval/export still work.
+    assert "- 64" in (tmp_path / "config.yaml").read_text() and "- 32" not in (tmp_path / "config.yaml").read_text()

@@ -29,7 +29,7 @@ def _check_deletable(path: Path) -> None:
 
 
 def prepare_run_dir(cfg: Config) -> Path:
-    """Create (or clear, with restart_behavior=overwrite) the run directory and write the config."""
+    """Create (or clear, with restart_behavior=overwrite) the run directory; write the config if it has none."""
     path = resolve_run_dir(cfg)
     try:
         if cfg.restart_behavior == "overwrite" and path.exists():
@@ -42,8 +42,13 @@ def prepare_run_dir(cfg: Config) -> Path:
     except OSError as e:
         raise RunDirError(f"run_dir={str(path)!r} is not writable ({e.strerror}); "
                           f"choose a writable directory with run_dir=PATH") from e
-    atomic_write_bytes(path / "config.yaml", config_to_yaml(cfg).encode())
+    if not (path / "config.yaml").exists():  # a resumed run's is replaced once its checkpoint proved to fit
+        write_config(path, cfg)
     return path
+
+
+def write_config(path: Path, cfg: Config) -> None:
+    atomic_write_bytes(path / "config.yaml", config_to_yaml(cfg).encode())
 
 
 def write_json(path: Path, data: dict) -> None:

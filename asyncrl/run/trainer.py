@@ -21,7 +21,7 @@ from asyncrl.pbt.driver import PopulationDriver
 from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
-from asyncrl.run.run_dir import prepare_run_dir, write_json
+from asyncrl.run.run_dir import prepare_run_dir, write_config, write_json
 from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
 
@@ -111,6 +111,7 @@ class TrainingRun:
             self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
+            write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
             self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
                                                self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
