@@ -46,3 +46,20 @@ def test_a_duel_population_trains_both_seats_and_resumes(tmp_path):
     assert resumed["population"]["next_snapshot"] >= saved["population"]["next_snapshot"]
     for pid in (0, 1):
         assert resumed["learners"][pid]["env_steps"] >= saved["learners"][pid]["env_steps"]
+
+
+def test_population_agents_and_built_in_bots_share_a_deathmatch(tmp_path):
+    # 2 population agents + 2 bots in each match: places run from 1 to 4, so the agents' mean place shows the
+    # bots were in the frag table too.
+    summary = train(load_config([
+        "env=doom_duel", "env.kwargs.num_bots=2", "env.kwargs.timelimit_minutes=0.1", "runtime=serial",
+        "population.size=2", "runtime.num_samplers=1", "runtime.num_envs=1", "algo.batch_size=128",
+        "algo.rollout=16", "model.core_size=64", "train.env_steps=1200", f"run_dir={tmp_path}",
+        "logging.wandb=disabled", "logging.tensorboard=false"]))
+    assert summary["status"] == "completed"
+    places = []
+    for pid in ("0", "1"):
+        policy = summary["policies"][pid]
+        assert policy["episodes"] > 0 and "frags_mean" in policy
+        places.append(policy["final_place_mean"])
+    assert all(1.0 <= p <= 4.0 for p in places) and max(places) > 2.0
