@@ -66,7 +66,9 @@ class Learner:
         mine = torch.ones_like(lag, dtype=torch.bool) if batch.valid is None else _tensor(batch.valid, self.device)
         fresh = lag <= self.cfg.max_policy_lag
         valid = fresh & mine
-        self.model.update_obs_normalizer({k: v[:-1][mine] for k, v in data["obs"].items()})
+        # Boolean indexing copies every observation: only a batch with other policies' steps needs it.
+        self.model.update_obs_normalizer({k: v[:-1] if batch.valid is None else v[:-1][mine]
+                                          for k, v in data["obs"].items()})
 
         metrics: dict[str, list[float]] = {}
         num_envs = batch.num_envs
