@@ -45,18 +45,19 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
         os.kill(victim, signal.SIGKILL)
         steps_at_kill, trained = coordinator.env_steps, 0
         deadline = time.monotonic() + 120
-        while (coordinator.env_steps < steps_at_kill + 10000 or trained < 3) and time.monotonic() < deadline:
+        # The other sampler alone may bring the 10000 steps before Ray reports the death: wait for both.
+        while ((coordinator.env_steps < steps_at_kill + 10000 or trained < 3 or runtime.sampler_restarts[1] == 0)
+               and time.monotonic() < deadline):
             trained += len(runtime.poll().trained)
         assert coordinator.env_steps >= steps_at_kill + 10000 and trained >= 3
         assert runtime.sampler_restarts == [0, 1]
         assert "sampler 1 died" in caplog.text
-        new_pid = runtime.sampler_pids()[1]
-        assert new_pid != victim
-        # The restarted sampler collects again.
+        # The restarted sampler collects again, from a new process.
         collected_by, deadline = set(), time.monotonic() + 120
         while 1 not in collected_by and time.monotonic() < deadline:
             collected_by |= {m.sampler_index for m in runtime.poll().collected}
         assert 1 in collected_by
+        assert runtime.sampler_pids()[1] != victim
     finally:
         runtime.shutdown()
 

@@ -125,8 +125,10 @@ class RuntimeConfig:
     kind: str = "ray"  # ray | serial (everything in one process, for debugging and fast tests)
     inference: str = "local"  # local (a policy copy inside each sampler) | remote (one batched actor per node)
     num_samplers: int = 2
-    num_envs: int = 8  # envs per sampler, split into two groups that alternate
+    num_envs: int = 8  # envs per sampler
+    env_groups: int | None = None  # 1 or 2 groups of a sampler's envs; None: 2 with remote inference, else 1
     device: str = "auto"  # auto | cpu | cuda: where the learner and remote inference run
+    precision: str = "fp32"  # fp32 | bf16: the learner's encoder and core under bfloat16 autocast (heads, loss fp32)
     sampler_threads: int = 1  # torch threads per sampler
     learner_threads: int = 1  # torch threads of the learner
     inference_threads: int = 1  # torch threads of the remote inference actor
@@ -138,8 +140,10 @@ class RuntimeConfig:
         _choice("runtime.kind", self.kind, ("ray", "serial"))
         _choice("runtime.inference", self.inference, ("local", "remote"))
         _choice("runtime.device", self.device, ("auto", "cpu", "cuda"))
+        _choice("runtime.precision", self.precision, ("fp32", "bf16"))
         _check(self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers, "expected an integer >= 1")
         _check(self.num_envs >= 1, "runtime.num_envs", self.num_envs, "expected an integer >= 1")
+        _check(self.env_groups in (None, 1, 2), "runtime.env_groups", self.env_groups, "expected 1, 2 or null")
         for name in ("sampler_threads", "learner_threads", "inference_threads", "max_batches_ahead"):
             _check(getattr(self, name) >= 1, f"runtime.{name}", getattr(self, name), "expected an integer >= 1")
 

@@ -28,12 +28,16 @@ def _tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
 
 class Learner:
     def __init__(self, policy_id: int, obs_space: gym.spaces.Dict, action_space: gym.Space,
-                 model_cfg: ModelConfig, algo_cfg: AlgoConfig, device: str = "cpu", seed: int = 0):
+                 model_cfg: ModelConfig, algo_cfg: AlgoConfig, device: str = "cpu", seed: int = 0,
+                 precision: str = "fp32"):
         torch.manual_seed(seed + policy_id)
         self.policy_id = policy_id
         self.cfg = algo_cfg
         self.device = torch.device(device)
-        self.model = ActorCritic(obs_space, action_space, model_cfg).to(self.device)
+        # Channels-last conv weights let oneDNN skip its layout reorders: 1.5x faster conv forward and
+        # backward on CPU (measured, benchmarks/RESULTS.md); published weights are plain numpy copies.
+        self.model = ActorCritic(obs_space, action_space, model_cfg).to(self.device, memory_format=torch.channels_last)
+        self.model.body_dtype = torch.bfloat16 if precision == "bf16" else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=algo_cfg.lr, eps=algo_cfg.adam_eps,
                                           betas=tuple(algo_cfg.adam_betas))
         self.version = 0
@@ -67,13 +71,15 @@ class Learner:
         fresh = lag <= self.cfg.max_policy_lag
         valid = fresh & mine
         # Boolean indexing copies every observation: only a batch with other policies' steps needs it.
-        self.model.update_obs_normalizer({k: v[:-1] if batch.valid is None else v[:-1][mine]
-                                          for k, v in data["obs"].items()})
+        data["obs"] = self.model.preprocess_for_training(data["obs"], None if batch.valid is None else mine)
 
         metrics: dict[str, list[float]] = {}
         num_envs = batch.num_envs
         for _ in range(self.cfg.num_epochs):
-            for cols in torch.randperm(num_envs).chunk(self.cfg.num_minibatches):
+            # One minibatch is the whole batch: no gather copy of its frames.
+            splits = (torch.randperm(num_envs).chunk(self.cfg.num_minibatches) if self.cfg.num_minibatches > 1
+                      else (slice(None),))
+            for cols in splits:
                 for k, v in self._minibatch_step(data, valid, cols).items():
                     metrics.setdefault(k, []).append(v)
 
@@ -101,11 +107,11 @@ class Learner:
             rewards, data["terminated"], data["truncated"], data["final_values"], self.cfg.gamma)
         return data
 
-    def _minibatch_step(self, data: dict, valid: torch.Tensor, cols: torch.Tensor) -> dict[str, float]:
+    def _minibatch_step(self, data: dict, valid: torch.Tensor, cols: torch.Tensor | slice) -> dict[str, float]:
         cfg = self.cfg
         obs = {k: v[:, cols] for k, v in data["obs"].items()}
         state0 = None if data["rnn_state"] is None else data["rnn_state"][cols]
-        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols])
+        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols], preprocessed=True)
         mask = valid[:, cols]
         behaviour_logp = data["behaviour_logp"][:, cols]
         returns_norm = self.model.returns_normalizer

@@ -38,6 +38,9 @@ class ActorCritic(nn.Module):
         self.action_head = ActionHead(self.action_spec, self.core.out_size)
         self.critic = nn.Linear(self.core.out_size, 1)
         self.returns_normalizer = RunningMeanStd((1,), clip=RETURNS_CLIP, enabled=cfg.normalize_returns)
+        # Where set (bfloat16), the encoder and core run under autocast; the heads always run in float32,
+        # since log-probabilities in bfloat16 (3 significant digits) would blur the PPO ratio.
+        self.body_dtype: torch.dtype | None = None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -56,12 +59,25 @@ class ActorCritic(nn.Module):
         """Zeros ``[n, S]``, or None without a core (the data contract's ``rnn_state=None``)."""
         return self.core.initial_state(n, device)
 
-    def _encode(self, obs: dict[str, torch.Tensor], lead: int) -> torch.Tensor:
-        """Observations with ``lead`` leading dims -> features ``[*lead_shape, H]``, encoded as one batch."""
+    def _encode(self, obs: dict[str, torch.Tensor], lead: int, preprocessed: bool = False) -> torch.Tensor:
+        """Observations with ``lead`` leading dims -> features ``[*lead_shape, H]``, encoded as one batch.
+        ``preprocessed``: ``obs`` is already ``preprocess_for_training``'s output."""
         lead_shape = next(iter(obs.values())).shape[:lead]
         flat = {k: obs[k].reshape(-1, *space.shape) for k, space in self.obs_space.spaces.items()}
-        x = self.encoder(self.obs_preprocessor(flat))
+        x = self.encoder(flat if preprocessed else self.obs_preprocessor(flat))
         return x.reshape(*lead_shape, x.shape[-1])
+
+    def _body(self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, resets: torch.Tensor | None = None,
+              preprocessed: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encoder and core: one step (``resets`` None, obs ``[N, ...]``) or an unroll (obs ``[T+1, B, ...]``);
+        float32 features out whatever ``body_dtype`` is."""
+        device = next(iter(obs.values())).device
+        with torch.autocast(device.type, dtype=self.body_dtype or torch.bfloat16, enabled=self.body_dtype is not None):
+            if resets is None:
+                y, state = self.core.step(self._encode(obs, 1, preprocessed), state)
+            else:
+                y, state = self.core.unroll(self._encode(obs, 2, preprocessed), state, resets)
+        return y.float(), None if state is None else state.float()
 
     @torch.no_grad()
     def act(
@@ -69,7 +85,7 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One step for ``N`` observations -> ``(actions [N, A], logp [N], values [N] in reward units,
         new_state [N, S] or None)``. ``state`` None means zeros (or no core)."""
-        y, new_state = self.core.step(self._encode(obs, 1), state)
+        y, new_state = self._body(obs, state)
         dist = self.action_head(y)
         actions = dist.mode() if deterministic else dist.sample()
         values = self.returns_normalizer.denormalize(self.critic(y).squeeze(-1))
@@ -81,14 +97,15 @@ class ActorCritic(nn.Module):
         state0: torch.Tensor | None,
         resets: torch.Tensor,
         actions: torch.Tensor,
+        preprocessed: bool = False,
     ) -> dict[str, torch.Tensor]:
         """A time-major batch for the loss.
 
-        obs ``[T+1, B, ...]``, state0 ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's
-        state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
+        obs ``[T+1, B, ...]`` (raw, or ``preprocess_for_training``'s output when ``preprocessed``), state0
+        ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
         ``values [T+1, B]`` (normalized: the raw head output).
         """
-        y, _ = self.core.unroll(self._encode(obs, 2), state0, resets)
+        y, _ = self._body(obs, state0, resets, preprocessed)
         dist: ActionDistribution = self.action_head(y[:-1])
         return {
             "logp": dist.log_prob(actions),
@@ -99,6 +116,17 @@ class ActorCritic(nn.Module):
     def update_obs_normalizer(self, obs: dict[str, torch.Tensor]) -> None:
         """Update the running statistics from observations with any leading dims ``[..., *shape]``."""
         self.obs_preprocessor.update(obs)
+
+    @torch.no_grad()
+    def preprocess_for_training(self, obs: dict[str, torch.Tensor], update_mask: torch.Tensor | None) -> dict:
+        """The learner's batch ``[T+1, B, ...]``: converted to float once, the running statistics updated
+        from the first ``T`` rows (only where ``update_mask [T, B]`` holds, when given), then normalized in
+        place with the updated statistics, ready for ``evaluate(..., preprocessed=True)``. One conversion
+        per batch instead of one per minibatch and epoch, and no float64 copy of the frames."""
+        floats = self.obs_preprocessor.to_float(obs)
+        rows = {k: v[:-1] if update_mask is None else v[:-1][update_mask] for k, v in floats.items()}
+        self.obs_preprocessor.update(rows, floats=True)
+        return self.obs_preprocessor.normalize_(floats)
 
 
 def numpy_state_dict(module: nn.Module) -> dict[str, np.ndarray]:

@@ -34,9 +34,17 @@ class RunningMeanStd(nn.Module):
         n = x.shape[0]
         if not self.enabled or n == 0:
             return
-        x = x.to(self.mean.device, torch.float64)
+        x = x.to(self.mean.device)
+        x = x if x.is_floating_point() else x.float()
+        # The batch moments are taken in the input's precision (float32 for images: a float64 copy of a
+        # batch of frames costs more than the learner's forward pass), shifted by the batch's first row,
+        # a typical value, so that E[d^2] - E[d]^2 does not cancel; only the merge below runs in float64.
+        shift = x[0]
+        d = x - shift
+        d_mean = d.mean(0)
+        batch_var = (d.square_().mean(0) - d_mean.square()).double().clamp_(min=0.0)
+        batch_mean = d_mean.double() + shift.double()
         # Population variance: merging population moments is exact, and a batch of one is fine.
-        batch_mean, batch_var = x.mean(0), x.var(0, correction=0)
         delta = batch_mean - self.mean
         total = self.count + n
         m2 = self.var * self.count + batch_var * n + delta.square() * self.count * n / total
@@ -51,10 +59,16 @@ class RunningMeanStd(nn.Module):
         """``(x - mean) / sqrt(var + 1e-5)`` clipped to ``±clip`` (default ``self.clip``); keeps x's dtype."""
         if not self.enabled:
             return x
+        return self.normalize_(x.clone(), clip)
+
+    def normalize_(self, x: torch.Tensor, clip: float | None = None) -> torch.Tensor:
+        """``normalize`` in place, for a float tensor the caller owns: one pass per operation, no copies."""
+        if not self.enabled:
+            return x
         mean, std = self._std(x)
-        y = (x - mean) / std
+        x.sub_(mean).div_(std)
         clip = self.clip if clip is None else clip
-        return y if clip is None else y.clamp(-clip, clip)
+        return x if clip is None else x.clamp_(-clip, clip)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of ``normalize``; like Sample Factory, the input is clipped to ``±self.clip`` first."""
@@ -84,18 +98,27 @@ class ObsPreprocessor(nn.Module):
             {k: RunningMeanStd(shape, clip=clip, enabled=enabled) for k, shape in self.shapes.items()}
         )
 
-    def _to_float(self, key: str, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
-        return x / 255.0 if key in self.uint8_keys else x
+    def to_float(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Box keys as new float32 tensors (uint8 ones divided by 255); other keys unchanged."""
+        out = dict(obs)
+        for k in self.shapes.keys() & obs.keys():
+            x = obs[k].to(torch.float32, copy=True)
+            out[k] = x.mul_(1.0 / 255.0) if k in self.uint8_keys else x
+        return out
+
+    def normalize_(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Normalize the float Box keys of ``to_float``'s output in place."""
+        for k in self.shapes:
+            self.normalizers[k].normalize_(obs[k])
+        return obs
 
     def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {
-            k: self.normalizers[k].normalize(self._to_float(k, x)) if k in self.shapes else x
-            for k, x in obs.items()
-        }
+        return self.normalize_(self.to_float(obs))
 
     @torch.no_grad()
-    def update(self, obs: dict[str, torch.Tensor]) -> None:
-        """Update from observations with any leading dims: each ``[..., *shape]``."""
+    def update(self, obs: dict[str, torch.Tensor], floats: bool = False) -> None:
+        """Update from observations with any leading dims: each ``[..., *shape]``; ``floats``: they are
+        already ``to_float``'s output."""
         for k, shape in self.shapes.items():
-            self.normalizers[k].update(self._to_float(k, obs[k]).reshape(-1, *shape))
+            x = obs[k] if floats else self.to_float({k: obs[k]})[k]
+            self.normalizers[k].update(x.reshape(-1, *shape))

@@ -111,8 +111,19 @@ def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: 
     pop = cfg.population
     return Sampler(load_env_factory(cfg.env), cfg.runtime.num_envs, cfg.algo.rollout, client, state_size,
                    sampler_index=index, seed=cfg.seed, population_size=pop.size, resample_every=pop.resample_every,
-                   mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate)
+                   mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate,
+                   num_groups=env_groups(cfg))
+
+
+def env_groups(cfg: Config) -> int:
+    """Two alternating env groups where inference runs elsewhere (stepping one overlaps the other's
+    inference), one where the policy runs in the sampler's own process (nothing overlaps there, and one group
+    doubles the inference batch); ``runtime.env_groups`` overrides."""
+    if cfg.runtime.env_groups is not None:
+        return cfg.runtime.env_groups
+    return 2 if cfg.runtime.kind == "ray" and cfg.runtime.inference == "remote" else 1
 
 
 def build_learner(cfg: Config, spaces: EnvSpaces, policy_id: int = 0, device: str = "cpu") -> Learner:
-    return Learner(policy_id, spaces.obs, spaces.action, cfg.model, cfg.algo, device=device, seed=cfg.seed)
+    return Learner(policy_id, spaces.obs, spaces.action, cfg.model, cfg.algo, device=device, seed=cfg.seed,
+                   precision=cfg.runtime.precision)

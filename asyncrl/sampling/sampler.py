@@ -1,4 +1,4 @@
-"""The sampler: steps a vector of envs in two alternating groups and cuts time-major trajectories.
+"""The sampler: steps a vector of envs in one group or two alternating ones and cuts time-major trajectories.
 
 While group A's observations are at inference, group B steps its envs with the actions it already has
 (double buffering). With remote inference the two overlap in time; with local inference they run one
@@ -76,14 +76,19 @@ class _Group:
 
 
 class Sampler:
-    """``num_envs`` envs in two groups; ``collect()`` returns one chunk of ``rollout`` steps of every slot."""
+    """``num_envs`` envs in ``num_groups`` (1 or 2) groups; ``collect()`` returns one chunk of ``rollout`` steps
+    of every slot. Two groups overlap env stepping with remote inference; with inference in the sampler's own
+    process nothing overlaps, and one group gives the policy batches twice as large."""
 
     def __init__(self, make_env: Callable[[int], gym.Env], num_envs: int, rollout: int, client: InferenceClient,
                  state_size: int, sampler_index: int = 0, seed: int = 0, population_size: int = 1,
-                 resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0):
+                 resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0,
+                 num_groups: int = 2):
+        if num_groups not in (1, 2):
+            raise ValueError(f"num_groups={num_groups}: expected 1 or 2")
         self.client, self.rollout, self.index = client, rollout, sampler_index
         first = sampler_index * num_envs
-        half = (num_envs + 1) // 2
+        half = (num_envs + 1) // 2 if num_groups == 2 else num_envs
         self.groups: list[_Group] = []
         for lo, hi in ((0, half), (half, num_envs)):
             if hi > lo:
