@@ -300,3 +300,60 @@ def test_numpy_state_dict_round_trip():
     a, logp, v1, _ = model.act(obs, None, deterministic=True)
     a2, logp2, v2, _ = other.act(obs, None, deterministic=True)
     torch.testing.assert_close((a, logp, v1), (a2, logp2, v2))
+
+
+def test_preprocess_for_training_equals_the_raw_path_and_updates_from_masked_rows_only():
+    torch.manual_seed(0)
+    model, obs_space = _model("gru", spaces.Discrete(3))
+    t, b = 4, 3
+    obs = _obs(obs_space, t + 1, b)
+    mask = torch.zeros(t, b, dtype=torch.bool)
+    mask[:, 0] = True  # only column 0's first t rows update the statistics
+    reference, _ = _model("gru", spaces.Discrete(3))
+    reference.load_state_dict(model.state_dict())
+    reference.update_obs_normalizer({k: v[:-1][mask] for k, v in obs.items()})
+
+    pre = model.preprocess_for_training(obs, mask)
+    assert model.obs_preprocessor.normalizers["screen"].count.item() == t
+    for name, buf in model.obs_preprocessor.state_dict().items():
+        torch.testing.assert_close(buf, reference.obs_preprocessor.state_dict()[name], rtol=1e-5, atol=1e-6)
+    resets, actions = torch.zeros(t + 1, b, dtype=torch.bool), torch.zeros(t, b, 1, dtype=torch.int64)
+    fast = model.evaluate(pre, None, resets, actions, preprocessed=True)
+    slow = reference.evaluate(obs, None, resets, actions)
+    for k in ("logp", "entropy", "values"):
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-4, atol=1e-4)
+    assert obs["screen"].dtype == torch.uint8  # the caller's tensors are untouched
+
+
+def test_bfloat16_body_keeps_heads_in_float32_and_stays_close():
+    torch.manual_seed(0)
+    model, obs_space = _model("lstm", spaces.Discrete(4))
+    obs = _obs(obs_space, 6)
+    model.update_obs_normalizer(obs)
+    _, logp32, v32, s32 = model.act(obs, None, deterministic=True)
+    model.body_dtype = torch.bfloat16
+    a16, logp16, v16, s16 = model.act(obs, None, deterministic=True)
+    assert logp16.dtype == v16.dtype == s16.dtype == torch.float32
+    # bfloat16 keeps ~3 significant digits in the body; the heads turn that into small differences.
+    torch.testing.assert_close(logp16, logp32, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(v16, v32, atol=0.05, rtol=0.05)
+    out = model.evaluate({k: v[None].expand(2, *v.shape) for k, v in obs.items()}, None,
+                         torch.zeros(2, 6, dtype=torch.bool), a16[None])
+    assert out["logp"].dtype == torch.float32
+    out["logp"].sum().backward()
+    assert model.encoder.encoders["screen"].conv[0].weight.grad is not None
+
+
+def test_policy_runner_in_bfloat16_keeps_body_weights_in_bfloat16_across_versions():
+    from asyncrl.data import Weights
+    from asyncrl.inference.policy_runner import PolicyRunner
+
+    model, obs_space = _model("gru", spaces.Discrete(4))
+    runner = PolicyRunner(obs_space, spaces.Discrete(4), ModelConfig(core="gru", core_size=16, mlp_layers=[16],
+                                                                      conv_fc_size=16), precision="bf16")
+    runner.set_weights(Weights(0, 1, numpy_state_dict(model)))
+    net = runner.models[0]
+    assert net.core.rnn.weight_hh_l0.dtype == torch.bfloat16 and net.critic.weight.dtype == torch.float32
+    torch.testing.assert_close(net.critic.weight, model.critic.weight)
+    out = runner.infer(0, {k: v.numpy() for k, v in _obs(obs_space, 3).items()}, np.zeros((3, 16), np.float32))
+    assert out.actions.shape == (3, 1) and out.rnn_state.dtype == np.float32 and out.version == 1

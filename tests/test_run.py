@@ -52,6 +52,8 @@ def test_a_rerun_resumes_with_counters_and_weights(tmp_path):
     args = ["runtime=serial", f"run_dir={tmp_path}", "runtime.num_envs=4", *QUIET]
     first = train(load_config([*args, "train.env_steps=3000"]))
     assert first["status"] == "completed" and first["env_steps"] >= 3000
+    assert set(first["time_breakdown"]) == {"samplers", "learner"}
+    assert sum(first["time_breakdown"]["samplers"].values()) == pytest.approx(1.0)
     version_after_first = CheckpointManager(tmp_path / "checkpoints", 3).load_latest()["learners"][0]["version"]
     second = train(load_config([*args, "train.env_steps=6000"]))
     assert second["env_steps"] >= 6000

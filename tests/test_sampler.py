@@ -85,3 +85,23 @@ def test_two_groups_cover_all_envs():
     assert [len(g.envs) for g in sampler.groups] == [3, 2]
     (traj,), _ = sampler.collect()
     assert traj.num_envs == 5
+
+
+def test_one_group_steps_every_env_as_one_batch():
+    cfg = EnvConfig(name="count", factory="tests.toy_envs:make_counting", kwargs={"terminate_at": 3, "truncate_at": 1000})
+    client = FakeClient()
+    sampler = Sampler(partial(make_counting, cfg), 5, 8, client, 0, num_groups=1)
+    assert [len(g.envs) for g in sampler.groups] == [5]
+    (traj,), meta = sampler.collect()
+    assert traj.num_envs == 5 and meta.steps_per_policy == {0: 40}
+    assert traj.terminated[:, 0].tolist() == [False, False, True, False, False, True, False, False]
+    assert client.calls == 1 + 8  # the first request at start, then one per step for all five envs
+
+
+def test_collect_reports_where_its_time_went():
+    sampler = _sampler(terminate_at=3, truncate_at=1000)
+    _, meta = sampler.collect()
+    assert set(meta.timing) >= {"env", "inference", "other"} and "idle" not in meta.timing
+    assert all(s >= 0 for s in meta.timing.values())
+    _, meta = sampler.collect()
+    assert meta.timing["idle"] >= 0  # from the end of the first collect to the start of the second

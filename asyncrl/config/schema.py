@@ -128,7 +128,8 @@ class RuntimeConfig:
     num_envs: int = 8  # envs per sampler
     env_groups: int | None = None  # 1 or 2 groups of a sampler's envs; None: 2 with remote inference, else 1
     device: str = "auto"  # auto | cpu | cuda: where the learner and remote inference run
-    precision: str = "fp32"  # fp32 | bf16: the learner's encoder and core under bfloat16 autocast (heads, loss fp32)
+    pin_cores: bool = False  # pin sampler i (and the simulator processes it starts) to core i mod cores
+    precision: str = "fp32"  # fp32 | bf16: encoder and core (learner and inference) under bfloat16 autocast; heads fp32
     sampler_threads: int = 1  # torch threads per sampler
     learner_threads: int = 1  # torch threads of the learner
     inference_threads: int = 1  # torch threads of the remote inference actor

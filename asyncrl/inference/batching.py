@@ -7,6 +7,7 @@ batch, so the batch size adapts to the load without a timer.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 
@@ -30,6 +31,9 @@ class BatchingInference:
         self._flush_scheduled = False
         self.batches = 0
         self.requests = 0
+        self.samples = 0
+        self.busy_s = 0.0
+        self.started = time.perf_counter()
 
     async def infer(self, policy_id: int, obs: ObsDict, rnn_state: np.ndarray | None) -> PolicyOutput:
         loop = asyncio.get_running_loop()
@@ -43,6 +47,7 @@ class BatchingInference:
     def _flush(self) -> None:
         queue, self._queue, self._flush_scheduled = self._queue, [], False
         for pid in sorted({q[0] for q in queue}):
+            start = time.perf_counter()  # gathering the batch counts as busy time too
             requests = [q for q in queue if q[0] == pid]
             sizes = [len(next(iter(q[1].values()))) for q in requests]
             obs = {k: np.concatenate([q[1][k] for q in requests]) for k in requests[0][1]}
@@ -54,7 +59,15 @@ class BatchingInference:
                 for q in requests:
                     q[3].set_exception(e)
                 continue
+            finally:
+                self.busy_s += time.perf_counter() - start
             for q, out in zip(requests, outs, strict=True):
                 q[3].set_result(out)
             self.batches += 1
             self.requests += len(requests)
+            self.samples += sum(sizes)
+
+    def timing(self) -> dict[str, float]:
+        """Seconds spent in forward passes and waiting for requests since the server started."""
+        busy = self.busy_s
+        return {"infer": busy, "idle": max(0.0, time.perf_counter() - self.started - busy)}

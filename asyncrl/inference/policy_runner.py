@@ -13,9 +13,11 @@ from asyncrl.models.actor_critic import ActorCritic, load_numpy_state_dict
 
 class PolicyRunner:
     def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, model_cfg: ModelConfig,
-                 policy_ids: tuple[int, ...] = (0,), device: str = "cpu", deterministic: bool = False):
+                 policy_ids: tuple[int, ...] = (0,), device: str = "cpu", deterministic: bool = False,
+                 precision: str = "fp32"):
         self.device = torch.device(device)
         self.deterministic = deterministic
+        self.body_dtype = torch.bfloat16 if precision == "bf16" else None
         self._spaces, self._model_cfg = (obs_space, action_space), model_cfg
         self.models: dict[int, ActorCritic] = {}
         self.versions: dict[int, int] = {}  # -1: no weights received yet
@@ -23,7 +25,14 @@ class PolicyRunner:
             self._add(pid)
 
     def _add(self, policy_id: int) -> None:
-        self.models[policy_id] = ActorCritic(*self._spaces, self._model_cfg).to(self.device).eval()
+        model = ActorCritic(*self._spaces, self._model_cfg).to(self.device).eval()
+        model.body_dtype = self.body_dtype
+        if self.body_dtype is not None:
+            # Weights kept in bfloat16 (cast once per version by load_state_dict) rather than cast by
+            # autocast on every forward: for a batch of 8 frames the cast costs more than it saves.
+            model.encoder.to(self.body_dtype)
+            model.core.to(self.body_dtype)
+        self.models[policy_id] = model
         self.versions[policy_id] = -1
 
     def set_weights(self, weights: Weights) -> None:

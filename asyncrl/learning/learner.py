@@ -6,6 +6,7 @@ version. Policy lag is measured in those versions.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import gymnasium as gym
@@ -42,6 +43,7 @@ class Learner:
                                           betas=tuple(algo_cfg.adam_betas))
         self.version = 0
         self.env_steps = 0  # transitions trained on, dropped ones included
+        self._last_train_end: float | None = None
         self._apply_cfg()
 
     def _apply_cfg(self) -> None:
@@ -63,6 +65,9 @@ class Learner:
 
     def train(self, chunks: list[Trajectory]) -> dict[str, float]:
         """One batch: returns scalar metrics; ``self.version`` advances by one."""
+        start = time.perf_counter()
+        # Time between two batches is time the learner waited for data (or for the driver).
+        waited = 0.0 if self._last_train_end is None else start - self._last_train_end
         batch = concat_trajectories([c for c in chunks if c.policy_id == self.policy_id])
         batch.validate()
         data = self._to_tensors(batch)
@@ -90,6 +95,8 @@ class Learner:
         out |= {"policy_lag/min": float(lag_f.min()), "policy_lag/mean": float(lag_f.mean()),
                 "policy_lag/max": float(lag_f.max()), "stats/dropped_samples": float((mine & ~fresh).sum()),
                 "stats/batch_size": float(batch.num_steps), "stats/version": float(self.version)}
+        self._last_train_end = time.perf_counter()
+        out |= {"time/train_s": self._last_train_end - start, "time/wait_s": waited}
         return out
 
     def _to_tensors(self, batch: Trajectory) -> dict:

@@ -22,8 +22,9 @@ from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
 from asyncrl.run.run_dir import prepare_run_dir, write_config, write_json
-from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
+from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, native_bf16, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
+from asyncrl.timing import TimeBreakdown
 
 log = logging.getLogger("asyncrl")
 USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, PopulationError, ConfigError)
@@ -92,6 +93,8 @@ class TrainingRun:
                 for name, values in extras.items():
                     stats.extras.setdefault(name, deque(maxlen=stats.window)).extend(values)
         self.lag = _LagStats()
+        # Where each component's time went: over the whole session, and since the last console line.
+        self.times, self.recent_times = TimeBreakdown(), TimeBreakdown()
         self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
         self.runtime = None
         self.population: PopulationDriver | None = None
@@ -112,6 +115,9 @@ class TrainingRun:
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
             write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
+            if cfg.runtime.precision == "bf16" and not native_bf16(self.runtime.device):
+                log.warning("runtime.precision=bf16 but this %s has no native bfloat16: it is emulated, slower "
+                            "than float32; runtime.precision=fp32 would be faster here", self.runtime.device)
             self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
                                                self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
@@ -146,7 +152,11 @@ class TrainingRun:
             events = self.runtime.poll()
             steps = self.coordinator.env_steps
             frames = steps * cfg.env.frameskip
+            for meta in events.collected:
+                self._add_times("samplers", meta.timing)
             for pid, metrics in events.trained:
+                self._add_times("learner", {"train": metrics.pop("time/train_s", 0.0),
+                                            "wait": metrics.pop("time/wait_s", 0.0)})
                 self.lag.add(metrics)
                 self.counters["train_steps"] += 1
                 self.counters["dropped_samples"] += int(metrics["stats/dropped_samples"])
@@ -159,7 +169,8 @@ class TrainingRun:
             fps = self._fps_after_startup(now)
             if now - last_console >= cfg.logging.console_every_s:
                 last_console = now
-                metrics = {"perf/fps": fps, "perf/env_steps": steps}
+                metrics = {"perf/fps": fps, "perf/env_steps": steps, **self.recent_times.metrics()}
+                self.recent_times = TimeBreakdown()
                 for pid, stats in self.coordinator.stats.items():
                     metrics |= {k if pid == 0 else f"policy{pid}/{k}": v for k, v in stats.summary().items()}
                 self.writer.write(metrics, frames)
@@ -176,6 +187,10 @@ class TrainingRun:
                 except Exception as e:  # e.g. the learner died this instant: it restarts, the next one saves
                     log.warning("periodic checkpoint skipped: %s", str(e).splitlines()[0][:200])
                 self._write_summary("running", start, start_steps)
+
+    def _add_times(self, component: str, seconds: dict[str, float]) -> None:
+        self.times.add(component, seconds)
+        self.recent_times.add(component, seconds)
 
     def _fps_after_startup(self, now: float) -> float:
         if self.first_data is None or now <= self.first_data[0]:
@@ -245,6 +260,7 @@ class TrainingRun:
             "policies": {str(pid): self._policy_summary(pid) for pid in self.coordinator.stats},
             "target_reached_at_env_steps": c.get("target_reached_at"),
             "policy_lag": None if lag is None else {"min": lag[0], "mean": lag[1], "max": lag[2]},
+            "time_breakdown": self.times.fractions(),
             "run_dir": str(self.run_dir),
         }
         write_json(self.run_dir / "summary.json", summary)
@@ -260,6 +276,12 @@ class TrainingRun:
         return out
 
     def _finish(self, status: str, start: float, start_steps: int, checkpoint: bool) -> dict:
+        if checkpoint:
+            try:
+                for component, seconds in self.runtime.component_times().items():
+                    self.times.add(component, seconds)
+            except Exception as e:  # a dead inference actor: its share is unknown, nothing else is lost
+                log.warning("timing of the runtime's components unavailable: %s", str(e).splitlines()[0][:200])
         try:
             if checkpoint:
                 try:
@@ -267,7 +289,10 @@ class TrainingRun:
                 except Exception as e:  # a dead runtime cannot give its state; the last checkpoint stands
                     log.error("final checkpoint failed: %s", e)
                     status = "failed" if status == "completed" else status
-            return self._write_summary(status, start, start_steps)
+            summary = self._write_summary(status, start, start_steps)
+            if self.times.seconds:
+                log.info("where the time went (this session): %s", self.times.line())
+            return summary
         finally:
             if self.runtime is not None:
                 self.runtime.shutdown()

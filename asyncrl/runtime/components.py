@@ -83,6 +83,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or an x86 CPU with
+    AVX512_BF16 or AMX (elsewhere torch emulates bfloat16, slower than float32)."""
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def check_checkpoint_fits(cfg: Config, spaces: EnvSpaces, learner_states: dict[int, dict]) -> None:
     """Compare a checkpoint's tensors with the configured model before any actor tries to load them."""
     from asyncrl.run.checkpoint import CheckpointError

@@ -13,6 +13,7 @@ from asyncrl.data import ObsDict, PolicyOutput, Weights
 from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
+from asyncrl.runtime.affinity import learner_cores, pin_process, sampler_core
 from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler, policy_ids
 
 
@@ -46,10 +47,14 @@ class SamplerActor:
     def __init__(self, cfg: Config, index: int, spaces: EnvSpaces, state_size: int,
                  inference: ray.actor.ActorHandle | None, *weights: Weights):
         """``weights``: each policy's, passed as top-level refs so that Ray resolves them."""
+        if cfg.runtime.pin_cores:
+            # Before the envs start, so that their simulator processes inherit it.
+            pin_process({sampler_core(index, cfg.runtime.learner_threads)})
         torch.set_num_threads(cfg.runtime.sampler_threads)
         self.runner = None
         if inference is None:
-            self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg))
+            self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg),
+                                       precision=cfg.runtime.precision)
             for w in weights:
                 self.runner.set_weights(w)
             client = LocalInference(self.runner)
@@ -87,7 +92,8 @@ class SamplerActor:
 class InferenceActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, *weights: Weights):
         torch.set_num_threads(cfg.runtime.inference_threads)
-        runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg), device=device)
+        runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg), device=device,
+                              precision=cfg.runtime.precision)
         for w in weights:
             runner.set_weights(w)
         self.server = BatchingInference(runner)
@@ -105,13 +111,18 @@ class InferenceActor:
         return os.getpid()
 
     async def batch_stats(self) -> dict[str, int]:
-        return {"batches": self.server.batches, "requests": self.server.requests}
+        return {"batches": self.server.batches, "requests": self.server.requests, "samples": self.server.samples}
+
+    async def timing(self) -> dict[str, float]:
+        return self.server.timing()
 
 
 @ray.remote
 class LearnerActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces, policy_id: int, device: str, state: dict | None = None,
                  restore_hyperparameters: bool = False):
+        if cfg.runtime.pin_cores:
+            pin_process(learner_cores(cfg.runtime.learner_threads))
         torch.set_num_threads(cfg.runtime.learner_threads)
         self.learner = build_learner(cfg, spaces, policy_id, device)
         if state is not None:

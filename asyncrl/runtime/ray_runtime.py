@@ -288,6 +288,12 @@ class RayRuntime:
         if self.inference is not None:
             self.inference.drop.remote(dropped)
 
+    def component_times(self) -> dict[str, dict[str, float]]:
+        """Components that do not report with their results: the remote inference actor."""
+        if self.inference is None:
+            return {}
+        return {"inference": ray.get(self.inference.timing.remote(), timeout=10)}
+
     def learner_pid(self, policy: int = 0) -> int:
         return ray.get(self.learners[policy].pid.remote())
 

@@ -35,7 +35,8 @@ class SerialRuntime:
         self.learners = {pid: build_learner(cfg, self.spaces, pid, self.device) for pid in policy_ids(cfg)}
         for pid, state in (learner_states or {}).items():
             self.learners[pid].load_state_dict(state, hyperparameters=cfg.pbt.enabled)
-        self.runner = PolicyRunner(self.spaces.obs, self.spaces.action, cfg.model, policy_ids(cfg), device=self.device)
+        self.runner = PolicyRunner(self.spaces.obs, self.spaces.action, cfg.model, policy_ids(cfg), device=self.device,
+                                   precision=cfg.runtime.precision)
         for learner in self.learners.values():
             self.runner.set_weights(learner.weights())
         size = state_size(cfg, self.spaces)
@@ -80,6 +81,9 @@ class SerialRuntime:
         for sampler in self.samplers:
             sampler.set_opponents(sorted(snapshots))
         self.runner.drop(dropped)
+
+    def component_times(self) -> dict[str, dict[str, float]]:
+        return {}  # samplers and learners report with their results; inference runs inside the samplers
 
     def learner_states(self) -> dict[int, dict]:
         return {pid: learner.state_dict() for pid, learner in self.learners.items()}

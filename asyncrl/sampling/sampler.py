@@ -12,6 +12,7 @@ each policy gets the columns it played, with a ``valid`` mask when it did not pl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from asyncrl.inference.client import InferenceClient
 from asyncrl.models.distributions import ActionSpec
 from asyncrl.sampling.env_group import EnvGroup
 from asyncrl.sampling.policy_mapping import PolicyMapping, is_opponent
+from asyncrl.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ class CollectMeta:
     sampler_index: int
     steps_per_policy: dict[int, int]
     episodes: list[EpisodeStats] = field(default_factory=list)
+    # Seconds since the previous collect: env (stepping, resets), inference (a local forward pass, or
+    # waiting for remote actions), other (the sampler's own bookkeeping), idle (no collect asked for).
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 class _Buffers:
@@ -105,6 +110,8 @@ class Sampler:
         # Both groups write their columns of one chunk, so the chunk leaves without a concatenation copy.
         self.buf = self._new_buffers()
         self.episodes: list[EpisodeStats] = []
+        self.watch = Stopwatch()
+        self._last_collect_end: float | None = None
         for g in self.groups:
             self._submit(g)
 
@@ -120,6 +127,9 @@ class Sampler:
         return buf
 
     def collect(self) -> tuple[list[Trajectory], CollectMeta]:
+        start = time.perf_counter()
+        if self._last_collect_end is not None:
+            self.watch.add("idle", start - self._last_collect_end)
         for t in range(self.rollout):
             for g in self.groups:
                 self._step_group(g, t)
@@ -131,7 +141,10 @@ class Sampler:
         self.buf, self.episodes = self._new_buffers(), []
         steps = {t.policy_id: t.num_steps for t in trajectories}
         episodes = [e for t in trajectories for e in t.episodes]
-        return trajectories, CollectMeta(self.index, steps, episodes)
+        self._last_collect_end = end = time.perf_counter()
+        timing = self.watch.take()
+        timing["other"] = max(0.0, end - start - timing.get("env", 0.0) - timing.get("inference", 0.0))
+        return trajectories, CollectMeta(self.index, steps, episodes, timing)
 
     def _split_by_policy(self, b: _Buffers, episodes: list[EpisodeStats]) -> list[Trajectory]:
         """One trajectory per population policy that played in this chunk: the columns it played (a copy
@@ -189,7 +202,8 @@ class Sampler:
     # -- stepping ---------------------------------------------------------------------------------------------
 
     def _step_group(self, g: _Group, t: int) -> None:
-        out, versions = self._results(g)
+        with self.watch("inference"):
+            out, versions = self._results(g)
         b, c = self.buf, g.cols
         for k, v in g.obs.items():
             b.obs[k][t, c] = v
@@ -198,7 +212,8 @@ class Sampler:
         b.values[t, c] = out.values
         b.versions[t, c] = versions
         b.owner[t, c] = self.mapping.policy_of[c]
-        res = g.envs.step(self.action_spec.to_env_batch(out.actions))
+        with self.watch("env"):
+            res = g.envs.step(self.action_spec.to_env_batch(out.actions))
         b.rewards[t, c] = res.rewards
         b.terminated[t, c] = res.terminated
         b.truncated[t, c] = res.truncated
@@ -217,7 +232,8 @@ class Sampler:
             if self.mapping.episode_ended(g.first_env + env):
                 self._apply_shaping(g, env)
         g.obs = res.obs
-        self._submit(g)
+        with self.watch("inference"):
+            self._submit(g)
 
     def _final_values(self, g: _Group, final_obs: dict[int, ObsDict], state: np.ndarray | None) -> np.ndarray:
         """V(final observation) of truncated episodes, by the policy that played them, with the memory the

@@ -1,0 +1,149 @@
+"""asyncrl against Sample Factory 2.1.1 on doom_basic, side by side in one invocation.
+
+    python benchmarks/vs_sample_factory.py [--envs 8 16 32 64] [--frames 400000] [--record] [-- key=value ...]
+
+For each total number of envs, Sample Factory runs first (`sf_examples.vizdoom.train_vizdoom --device=cpu`,
+2 workers x envs/2, one per core as SF advises, in its own venv, built on first use by `sample_factory.py`),
+then asyncrl (`python -m asyncrl.train experiment=doom_basic`, the recipe's layout: `--samplers` 1 x envs, pinned
+to one core, the learner on the other), never both at once. Each system in its best layout here; both train the
+same model (conv 8x8/4-4x4/2-3x3/2, FC 512, GRU 512, 3x72x128 input), rollout 32, batch 1024, for the same
+number of frames (agent steps x frameskip 4). Printed and recorded per row:
+
+- FPS after start-up: SF's least-squares slope of frames against its log's timestamps from its first
+  report with frames; ours from the trainer's first collected chunk (summary.json). Both exclude process
+  and engine start-up; "whole" divides the frames by the wall time from spawn to exit instead.
+- peak memory of the whole process tree (Ray's daemons and workers included), as summed PSS (shared pages
+  split among their users: the physical total) and summed RSS;
+- the mean episode return over the last 100 episodes (x0.01, the scenario's reward scale) at the end, so
+  "as fast" is read beside "learning as well";
+- ours: where each component's time went (the trainer's end-of-run line).
+
+Extra `key=value` arguments after `--` go to asyncrl's command line (e.g. `-- runtime.precision=fp32`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _record import append  # noqa: E402
+from proc_tree import PeakTreeMemory  # noqa: E402
+from sample_factory import run_sample_factory  # noqa: E402
+
+REPO = HERE.parent
+FRAMESKIP = 4
+WORKERS = 2  # SF's rollout workers and our samplers: one per core of the 2-core machine
+RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\.py")
+
+
+def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO) -> dict:
+    """`python -m asyncrl.train <overrides>` for `frames` frames in a subprocess of its own session (so
+    nothing it starts outlives it), from the checkout `repo` (another revision's worktree, say)."""
+    with tempfile.TemporaryDirectory(prefix="asyncrl_bench_") as run_dir:
+        cmd = [sys.executable, "-m", "asyncrl.train", *overrides, f"run_dir={run_dir}", "restart_behavior=overwrite",
+               f"train.env_steps={frames // FRAMESKIP}", "logging.wandb=disabled", "logging.tensorboard=false"]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
+        timed_out = False
+        try:
+            with PeakTreeMemory(proc.pid, extra_patterns=RAY_DAEMONS, interval_s=0.5, track_pss=True) as mem:
+                try:
+                    out, _ = proc.communicate(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    proc.send_signal(signal.SIGINT)
+                    out, _ = proc.communicate(timeout=60)
+        finally:
+            wall_s = time.monotonic() - t0
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        summary_path = Path(run_dir) / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    breakdown = re.search(r"where the time went \(this session\): (.*)", out or "")
+    return {
+        "fps_after_startup": summary.get("fps_after_startup"),
+        "fps_wall": summary["frames"] / wall_s if summary.get("frames") else None,
+        "frames": summary.get("frames"),
+        "reward_last": (summary.get("policies", {}).get("0") or {}).get("return_mean_last100"),
+        "policy_lag_mean": (summary.get("policy_lag") or {}).get("mean"),
+        "peak_rss_bytes": mem.peak_bytes, "peak_pss_bytes": mem.peak_pss_bytes, "wall_s": wall_s,
+        "returncode": proc.returncode, "timed_out": timed_out, "time_breakdown": breakdown and breakdown.group(1),
+        "cmd": " ".join(["python", *cmd[1:]]), "log_tail": None if proc.returncode == 0 else (out or "")[-3000:],
+    }
+
+
+def run_ours(num_envs: int, samplers: int, frames: int, extra: list[str], timeout_s: float) -> dict:
+    """The doom_basic recipe with `num_envs` envs over `samplers` samplers."""
+    layout = [f"runtime.num_samplers={samplers}", f"runtime.num_envs={num_envs // samplers}"]
+    return run_trainer(["experiment=doom_basic", *layout, *extra], frames, timeout_s)
+
+
+def _gib(n: float | None) -> str:
+    return "n/a" if not n else f"{n / 2**30:.2f}"
+
+
+def _num(x: float | None, fmt: str = ",.0f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", type=int, nargs="+", default=[8], help="total envs (split over 2 processes)")
+    parser.add_argument("--frames", type=int, default=400_000, help="frames per run, both systems")
+    parser.add_argument("--sf-batched", action="store_true", help="SF's --batched_sampling=True")
+    parser.add_argument("--samplers", type=int, default=1, help="asyncrl's samplers (the recipe's layout: 1)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
+    parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("ours", nargs="*", help="extra asyncrl overrides, after --")
+    args = parser.parse_args()
+    if any(n % WORKERS or n % args.samplers for n in args.envs):
+        parser.error(f"--envs must be multiples of {WORKERS} (SF's workers) and of --samplers")
+
+    rows = []
+    for n in args.envs:
+        sf = run_sample_factory(env="doom_basic", num_workers=WORKERS, envs_per_worker=n // WORKERS,
+                                frames=args.frames, batched_sampling=args.sf_batched, timeout_s=args.timeout)
+        print(f"SF {n} envs: {json.dumps({k: v for k, v in sf.items() if k != 'log_tail'})}", flush=True)
+        ours = run_ours(n, args.samplers, args.frames, args.ours, args.timeout)
+        print(f"asyncrl {n} envs: {json.dumps(ours)}", flush=True)
+        ratio = (ours["fps_after_startup"] / sf["fps_mean_overall"]
+                 if ours["fps_after_startup"] and sf.get("fps_mean_overall") else None)
+        rows.append((n, sf, ours, ratio))
+
+    table = [f"Frames per run: {args.frames:,}. Both systems: conv+FC512+GRU512 on 3x72x128, rollout 32, batch 1024, "
+             f"CPU only. SF: {WORKERS} workers x envs/{WORKERS}, {'with' if args.sf_batched else 'without'} batched "
+             f"sampling. asyncrl: `experiment=doom_basic`, {args.samplers} sampler(s) x envs/{args.samplers}, extra "
+             f"overrides: {' '.join(args.ours) or 'none'}.", "",
+             "| envs | SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
+             "peak PSS GiB SF / asyncrl | peak RSS GiB SF / asyncrl | return (last 100, x0.01) SF / asyncrl |",
+             "|---|---|---|---|---|---|---|"]
+    for n, sf, ours, ratio in rows:
+        table.append(
+            f"| {n} | {_num(sf.get('fps_mean_overall'))} / {_num(sf.get('fps_wall'))} | "
+            f"{_num(ours['fps_after_startup'])} / {_num(ours['fps_wall'])} | {_num(ratio, '.2f')}x | "
+            f"{_gib(sf.get('peak_pss_bytes'))} / {_gib(ours['peak_pss_bytes'])} | "
+            f"{_gib(sf.get('peak_rss_bytes'))} / {_gib(ours['peak_rss_bytes'])} | "
+            f"{_num(sf.get('reward_last'), '.2f')} / {_num(ours['reward_last'], '.2f')} |")
+    table.append("")
+    table += [f"- asyncrl, {n} envs, where the time went: {ours['time_breakdown']}" for n, _, ours, _ in rows]
+    print("\n".join(table))
+    if args.record:
+        append(f"doom_basic side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run",
+               "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
