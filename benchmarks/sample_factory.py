@@ -119,9 +119,11 @@ def parse_sf_log(lines: list[str]) -> dict:
     - frames: the final frame count ("Collected"), else the last report's.
     - reward_last: the last "Avg episode reward" (mean of the last `stats_avg`=100 episodes, env reward
       after the env's own scaling: x0.01 on doom_basic).
+    - curve: [(frames, reward)] of every "Avg episode reward", at the frame count of the report before it.
     """
     reports: list[tuple[float, int, float]] = []  # (time, total frames, 10-s fps)
     rewards: list[float] = []
+    curve: list[tuple[int, float]] = []
     out: dict = {}
     for raw in lines:
         line = _ANSI.sub("", raw).rstrip()
@@ -131,6 +133,8 @@ def parse_sf_log(lines: list[str]) -> dict:
                 reports.append((t, int(m.group(4)), _float(m.group(1))))
         elif m := _REWARD.search(line):
             rewards.append(_float(m.group(1)))
+            if reports:
+                curve.append((reports[-1][1], rewards[-1]))
         elif m := _COLLECTED.search(line):
             out["frames"] = int(m.group(1))
             out["fps_sf_summary"] = float(m.group(2))
@@ -150,6 +154,7 @@ def parse_sf_log(lines: list[str]) -> dict:
             out["steady_window_s"] = ts[-1]
     out["num_reports"] = len(reports)
     out["reward_last"] = rewards[-1] if rewards else None
+    out["curve"] = curve
     return out
 
 

@@ -1,11 +1,13 @@
-"""asyncrl against Sample Factory 2.1.1 on doom_basic, side by side in one invocation.
+"""asyncrl against Sample Factory 2.1.1 on a VizDoom scenario, side by side in one invocation.
 
-    python benchmarks/vs_sample_factory.py [--envs 8 16 32 64] [--frames 400000] [--record] [-- key=value ...]
+    python benchmarks/vs_sample_factory.py [--env doom_basic] [--envs 8 16 32 64] [--frames 400000]
+        [--curves curves.png] [--keep DIR] [--record] [-- key=value ...]
 
 For each total number of envs, Sample Factory runs first (`sf_examples.vizdoom.train_vizdoom --device=cpu`,
 2 workers x envs/2, one per core as SF advises, in its own venv, built on first use by `sample_factory.py`),
-then asyncrl (`python -m asyncrl.train experiment=doom_basic`, the recipe's layout: `--samplers` 1 x envs, pinned
-to one core, the learner on the other), never both at once. Each system in its best layout here; both train the
+then asyncrl (`python -m asyncrl.train experiment=<env>`, the recipe's layout: `--samplers` 1 x envs, pinned
+to one core, the learner on the other; `env=<env>` with the doom_basic recipe's runtime where the scenario has
+no recipe of its own), never both at once. Each system in its best layout here; both train the
 same model (conv 8x8/4-4x4/2-3x3/2, FC 512, GRU 512, 3x72x128 input), rollout 32, batch 1024, for the same
 number of frames (agent steps x frameskip 4). Printed and recorded per row:
 
@@ -19,6 +21,8 @@ number of frames (agent steps x frameskip 4). Printed and recorded per row:
 - ours: where each component's time went (the trainer's end-of-run line).
 
 Extra `key=value` arguments after `--` go to asyncrl's command line (e.g. `-- runtime.precision=fp32`).
+`--curves PNG` draws both systems' mean return (last 100 episodes) against frames, one panel per env count;
+`--keep DIR` keeps both systems' run directories and logs there.
 """
 
 from __future__ import annotations
@@ -48,12 +52,17 @@ WORKERS = 2  # SF's rollout workers and our samplers: one per core of the 2-core
 RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\.py")
 
 
-def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO) -> dict:
+def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO,
+                run_dir: Path | None = None) -> dict:
     """`python -m asyncrl.train <overrides>` for `frames` frames in a subprocess of its own session (so
-    nothing it starts outlives it), from the checkout `repo` (another revision's worktree, say)."""
-    with tempfile.TemporaryDirectory(prefix="asyncrl_bench_") as run_dir:
+    nothing it starts outlives it), from the checkout `repo` (another revision's worktree, say). ``run_dir``:
+    keep the run there, with its TensorBoard events (else a temporary directory, without them)."""
+    with tempfile.TemporaryDirectory(prefix="asyncrl_bench_") as tmp:
+        kept = run_dir is not None
+        run_dir = Path(run_dir) if kept else Path(tmp)
         cmd = [sys.executable, "-m", "asyncrl.train", *overrides, f"run_dir={run_dir}", "restart_behavior=overwrite",
-               f"train.env_steps={frames // FRAMESKIP}", "logging.wandb=disabled", "logging.tensorboard=false"]
+               f"train.env_steps={frames // FRAMESKIP}", "logging.wandb=disabled",
+               f"logging.tensorboard={'true' if kept else 'false'}"]
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", start_new_session=True)
@@ -85,10 +94,49 @@ def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path 
     }
 
 
-def run_ours(num_envs: int, samplers: int, frames: int, extra: list[str], timeout_s: float) -> dict:
-    """The doom_basic recipe with `num_envs` envs over `samplers` samplers."""
+def recipe(env: str) -> list[str]:
+    """`experiment=<env>` where the scenario has a recipe, else the env with the doom_basic recipe's runtime."""
+    if (REPO / "conf" / "experiment" / f"{env}.yaml").is_file():
+        return [f"experiment={env}"]
+    from asyncrl.config.loader import load_config
+
+    rt = load_config(["experiment=doom_basic"]).runtime
+    return [f"env={env}", f"runtime.pin_cores={rt.pin_cores}", f"runtime.precision={rt.precision}",
+            f"runtime.learner_threads={rt.learner_threads}"]
+
+
+def run_ours(env: str, num_envs: int, samplers: int, frames: int, extra: list[str], timeout_s: float,
+             run_dir: Path | None = None) -> dict:
+    """The scenario's recipe with `num_envs` envs over `samplers` samplers."""
     layout = [f"runtime.num_samplers={samplers}", f"runtime.num_envs={num_envs // samplers}"]
-    return run_trainer(["experiment=doom_basic", *layout, *extra], frames, timeout_s)
+    return run_trainer([*recipe(env), *layout, *extra], frames, timeout_s, run_dir=run_dir)
+
+
+def draw_curves(rows: list, env: str, path: Path) -> None:
+    """Mean return against frames, SF's and ours, one panel per env count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from asyncrl.evaluation.curves import read_curve
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6), squeeze=False)
+    for ax, (n, sf, ours, _) in zip(axes[0], rows, strict=True):
+        if sf.get("curve"):
+            frames, rewards = zip(*sf["curve"], strict=True)
+            ax.plot(frames, rewards, label=f"Sample Factory 2.1.1 ({_num(sf.get('fps_mean_overall'))} frames/s)")
+        if ours.get("run_dir"):
+            c = read_curve(Path(ours["run_dir"]), "stats/return_mean")
+            ax.plot(c.frames, c.values, label=f"asyncrl ({_num(ours['fps_after_startup'])} frames/s)")
+        ax.set_title(f"{env}, {n} envs")
+        ax.set_xlabel("frames")
+        ax.set_ylabel("mean return, last 100 episodes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 def _gib(n: float | None) -> str:
@@ -101,7 +149,10 @@ def _num(x: float | None, fmt: str = ",.0f") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="doom_basic", help="a VizDoom scenario both systems know by this name")
     parser.add_argument("--envs", type=int, nargs="+", default=[8], help="total envs (split over 2 processes)")
+    parser.add_argument("--curves", type=Path, default=None, help="write both learning curves to this PNG")
+    parser.add_argument("--keep", type=Path, default=None, help="keep both systems' runs and logs here")
     parser.add_argument("--frames", type=int, default=400_000, help="frames per run, both systems")
     parser.add_argument("--sf-batched", action="store_true", help="SF's --batched_sampling=True")
     parser.add_argument("--samplers", type=int, default=1, help="asyncrl's samplers (the recipe's layout: 1)")
@@ -112,21 +163,27 @@ def main() -> None:
     if any(n % WORKERS or n % args.samplers for n in args.envs):
         parser.error(f"--envs must be multiples of {WORKERS} (SF's workers) and of --samplers")
 
+    keep = args.keep or (Path(tempfile.mkdtemp(prefix="vs_sf_")) if args.curves else None)
     rows = []
     for n in args.envs:
-        sf = run_sample_factory(env="doom_basic", num_workers=WORKERS, envs_per_worker=n // WORKERS,
-                                frames=args.frames, batched_sampling=args.sf_batched, timeout_s=args.timeout)
-        print(f"SF {n} envs: {json.dumps({k: v for k, v in sf.items() if k != 'log_tail'})}", flush=True)
-        ours = run_ours(n, args.samplers, args.frames, args.ours, args.timeout)
+        sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
+                                frames=args.frames, batched_sampling=args.sf_batched, timeout_s=args.timeout,
+                                experiment_dir=None if keep is None else keep / f"sf_{n}envs")
+        print(f"SF {n} envs: {json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}",
+              flush=True)
+        ours = run_ours(args.env, n, args.samplers, args.frames, args.ours, args.timeout,
+                        run_dir=None if keep is None else keep / f"asyncrl_{n}envs")
+        ours["run_dir"] = None if keep is None else str(keep / f"asyncrl_{n}envs")
         print(f"asyncrl {n} envs: {json.dumps(ours)}", flush=True)
         ratio = (ours["fps_after_startup"] / sf["fps_mean_overall"]
                  if ours["fps_after_startup"] and sf.get("fps_mean_overall") else None)
         rows.append((n, sf, ours, ratio))
 
-    table = [f"Frames per run: {args.frames:,}. Both systems: conv+FC512+GRU512 on 3x72x128, rollout 32, batch 1024, "
-             f"CPU only. SF: {WORKERS} workers x envs/{WORKERS}, {'with' if args.sf_batched else 'without'} batched "
-             f"sampling. asyncrl: `experiment=doom_basic`, {args.samplers} sampler(s) x envs/{args.samplers}, extra "
-             f"overrides: {' '.join(args.ours) or 'none'}.", "",
+    table = [f"{args.env}, frames per run: {args.frames:,}. Both systems: conv+FC512+GRU512 on 3x72x128, rollout "
+             f"32, batch 1024, CPU only. SF: {WORKERS} workers x envs/{WORKERS}, "
+             f"{'with' if args.sf_batched else 'without'} batched sampling. asyncrl: `{' '.join(recipe(args.env))}`, "
+             f"{args.samplers} sampler(s) x envs/{args.samplers}, extra overrides: {' '.join(args.ours) or 'none'}.",
+             "",
              "| envs | SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
              "peak PSS GiB SF / asyncrl | peak RSS GiB SF / asyncrl | return (last 100, x0.01) SF / asyncrl |",
              "|---|---|---|---|---|---|---|"]
@@ -139,9 +196,12 @@ def main() -> None:
             f"{_num(sf.get('reward_last'), '.2f')} / {_num(ours['reward_last'], '.2f')} |")
     table.append("")
     table += [f"- asyncrl, {n} envs, where the time went: {ours['time_breakdown']}" for n, _, ours, _ in rows]
+    if args.curves:
+        draw_curves(rows, args.env, args.curves)
+        table += ["", f"Learning curves: `{args.curves}`."]
     print("\n".join(table))
     if args.record:
-        append(f"doom_basic side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run",
+        append(f"{args.env} side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run",
                "\n".join(table))
 
 

@@ -1,0 +1,146 @@
+"""Does a long run stay flat? RSS of every process and Ray's object store, sampled during a doom_basic run.
+
+    python benchmarks/soak.py [--minutes 30] [--every 20] [--record] [-- key=value ...]
+
+Runs `experiment=doom_basic` (or the overrides after `--`) in this process for `--minutes` and, from a
+background thread, samples every `--every` seconds: the RSS of each process of the run (this driver, Ray's
+daemons and workers, the VizDoom engines, named by role), and the object store's used and spilled bytes
+(read from the raylet, as `ray memory --stats-only` does). After a warm-up (the first fifth of the run: models,
+buffers and caches fill up), each series is fitted with a least-squares line; its slope is reported as a
+percentage of the series' mean per hour. The issue's bar: under 5% per hour, and nothing spilled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _record import append  # noqa: E402
+from proc_tree import tree_processes  # noqa: E402
+
+ROLES = [  # (role, pattern on the command line), first match wins
+    ("sampler", r"ray::SamplerActor"), ("learner", r"ray::LearnerActor"), ("inference", r"ray::InferenceActor"),
+    ("evaluator", r"ray::EvaluatorActor"), ("vizdoom engine", r"/vizdoom\b|^vizdoom"), ("raylet", r"\braylet\b"),
+    ("gcs_server", r"gcs_server"), ("ray worker (idle)", r"default_worker\.py|ray::IDLE"),
+    ("ray agents", r"dashboard|runtime_env|log_monitor|monitor\.py"), ("engine watchdog", r"ASYNCRL_VIZDOOM_OWNER"),
+]
+RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\.py", r"ray::")
+
+
+def role_of(proc: psutil.Process, driver: int) -> str:
+    if proc.pid == driver:
+        return "driver"
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "gone"
+    return next((role for role, pattern in ROLES if re.search(pattern, cmdline)), "other")
+
+
+def object_store_bytes() -> tuple[int, int]:
+    """(used, spilled) bytes of the object store, summed over the cluster."""
+    import ray
+    from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+
+    reply = get_memory_info_reply(get_state_from_address(ray.get_runtime_context().gcs_address))
+    return int(reply.store_stats.object_store_bytes_used), int(reply.store_stats.spilled_bytes_total)
+
+
+class Sampler(threading.Thread):
+    def __init__(self, every_s: float):
+        super().__init__(daemon=True)
+        self.every_s, self.stop = every_s, threading.Event()
+        self.samples: list[tuple[float, dict[str, int], int, int]] = []  # (t, rss by process key, store, spilled)
+
+    def run(self) -> None:
+        import ray
+
+        start, me = time.monotonic(), psutil.Process().pid
+        while not self.stop.wait(self.every_s):
+            if not ray.is_initialized():
+                continue
+            rss: dict[str, int] = defaultdict(int)
+            for proc in tree_processes(me, RAY_DAEMONS):
+                try:
+                    # Each process on its own line (role and pid); engines and idle workers pooled by role.
+                    role = role_of(proc, me)
+                    key = role if role in ("vizdoom engine", "ray worker (idle)", "gone") else f"{role} {proc.pid}"
+                    rss[key] += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            try:
+                used, spilled = object_store_bytes()
+            except Exception:  # the run is starting or stopping
+                continue
+            self.samples.append((time.monotonic() - start, dict(rss), used, spilled))
+
+
+def growth_per_hour(ts: np.ndarray, ys: np.ndarray) -> float:
+    """Least-squares slope as a percentage of the mean, per hour."""
+    if len(ts) < 3 or ys.mean() <= 0:
+        return float("nan")
+    slope = np.polyfit(ts, ys, 1)[0]
+    return float(slope * 3600 / ys.mean() * 100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--every", type=float, default=20.0, help="seconds between samples")
+    parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("overrides", nargs="*", help="trainer overrides after --")
+    args = parser.parse_args()
+
+    from asyncrl.config.loader import load_config
+    from asyncrl.run.trainer import train
+
+    sampler = Sampler(args.every)
+    sampler.start()
+    with tempfile.TemporaryDirectory(prefix="asyncrl_soak_") as run_dir:
+        overrides = args.overrides or ["experiment=doom_basic"]
+        cfg = load_config([*overrides, f"run_dir={run_dir}", "restart_behavior=overwrite",
+                           f"train.env_steps={10**12}", f"train.max_wall_s={args.minutes * 60}",
+                           "logging.wandb=disabled"])
+        summary = train(cfg)
+    sampler.stop.set()
+    sampler.join()
+
+    samples = sampler.samples
+    warm = [s for s in samples if s[0] >= samples[-1][0] / 5] if samples else []
+    ts = np.array([s[0] for s in warm])
+    rows = []
+    for key in sorted({k for s in warm for k in s[1]}):
+        series = [(s[0], s[1][key]) for s in warm if key in s[1]]
+        if len(series) < len(warm) // 2:
+            continue  # a process that came and went (a restarted worker): not a series
+        t, y = np.array([p[0] for p in series]), np.array([p[1] for p in series], dtype=np.float64)
+        rows.append((key, y[0] / 2**20, y[-1] / 2**20, growth_per_hour(t, y)))
+    store = np.array([s[2] for s in warm], dtype=np.float64)
+    spilled = max((s[3] for s in samples), default=0)
+    table = [f"{summary['frames']:,} frames in {summary['wall_s']:.0f} s ({summary['fps']:,.0f} frames/s), "
+             f"{len(samples)} samples every {args.every:g} s, fitted after the first {ts[0] if len(ts) else 0:.0f} s; "
+             f"overrides: {' '.join(overrides)}.", "",
+             "| process | RSS MiB after warm-up | RSS MiB at the end | growth %/hour |", "|---|---|---|---|"]
+    table += [f"| {k} | {a:,.0f} | {b:,.0f} | {g:+.1f} |" for k, a, b, g in rows]
+    table += ["", f"Object store used: mean {store.mean() / 2**20:,.0f} MiB, max {store.max() / 2**20:,.0f} MiB, "
+              f"growth {growth_per_hour(ts, store):+.1f} %/hour; spilled to disk: {spilled / 2**20:,.0f} MiB."
+              if len(store) else "Object store: no samples."]
+    print("\n".join(table))
+    if args.record:
+        append(f"Soak: {args.minutes:g}-minute run, process memory and object store", "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
