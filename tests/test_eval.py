@@ -162,3 +162,32 @@ def test_the_command_line_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "expected a run directory" in result.stderr
+
+
+def test_a_multi_agent_env_is_evaluated_seat_by_seat(tmp_path):
+    make_run(tmp_path, ["env=gym", "env.name=card_duel", "env.factory=envs.pettingzoo_env:make_env",
+                        "env.id=tests.toy_envs:card_duel_parallel_env"])
+    report, _ = evaluate(EvalArgs(run=str(tmp_path), episodes=4, opponent="random", seed=3))
+    assert len(report["agents"]) == 2 and report["opponent"] == "random"
+    assert len(report["returns"]) == 4 and report["agents"][1]["return"]["n"] == 4
+    # A zero-sum game: what seat 0 wins, seat 1 loses, episode by episode.
+    assert report["agents"][0]["return"]["mean"] == pytest.approx(-report["agents"][1]["return"]["mean"])
+    assert report["return"]["mean"] == pytest.approx(report["agents"][0]["return"]["mean"])
+    again, _ = evaluate(EvalArgs(run=str(tmp_path), episodes=4, opponent="random", seed=3))
+    assert again["returns"] == report["returns"]  # seeded: the same episodes again
+    with pytest.raises(Exception, match="image observations"):
+        evaluate(EvalArgs(run=str(tmp_path), episodes=1, video=True))
+
+
+@pytest.mark.vizdoom
+def test_a_doom_duel_writes_one_video_per_agent(tmp_path):
+    make_run(tmp_path, ["env=doom_duel", "env.kwargs.timelimit_minutes=0.05", "model.core_size=16",
+                        "model.conv_fc_size=16"])
+    report, _ = evaluate(EvalArgs(run=str(tmp_path), episodes=1, video=True))
+    paths, frames = report["video"]["paths"], report["video"]["frames"]
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["eval_video_agent0.mp4", "eval_video_agent1.mp4"]
+    for path, n in zip(paths, frames, strict=True):
+        decoded = imageio.mimread(path, memtest=False)
+        # One frame per observation the agent saw: the first, then one per step (its last included).
+        assert len(decoded) == n == report["lengths"][0] + 1
+        assert decoded[0].shape == (72, 128, 3)

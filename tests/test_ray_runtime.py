@@ -117,3 +117,44 @@ def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
         assert runtime.sampler_restarts == [0]  # the sampler rode it out by resending its requests
     finally:
         runtime.shutdown()
+
+
+@pytest.mark.parametrize("victim", ["sampler", "learner", "inference"])
+def test_a_stopped_component_is_named_killed_and_restarted(tmp_path, caplog, victim):
+    """SIGSTOP freezes a process without killing it: only the heartbeat can tell, after hang_timeout_s."""
+    import os
+    import signal
+    import time
+
+    import ray
+
+    from asyncrl.runtime.coordinator import Coordinator
+    from asyncrl.runtime.ray_runtime import RayRuntime
+
+    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=2", "runtime.hang_timeout_s=3",
+                       f"runtime.inference={'remote' if victim == 'inference' else 'local'}", f"run_dir={tmp_path}",
+                       *QUIET])
+    coordinator, saved = Coordinator(cfg.algo.batch_size), {}
+    runtime = RayRuntime(cfg, coordinator, restore=lambda: saved.get("learners"))
+    try:
+        trained = 0
+        while trained < 2:
+            trained += len(runtime.poll().trained)
+        saved["learners"] = runtime.learner_states()
+        pid = {"sampler": lambda: runtime.sampler_pids()[1], "learner": runtime.learner_pid,
+               "inference": lambda: ray.get(runtime.inference.pid.remote())}[victim]()
+        os.kill(pid, signal.SIGSTOP)
+        label = {"sampler": "sampler 1", "learner": "learner 0", "inference": "inference"}[victim]
+        deadline = time.monotonic() + 90
+        while "made no progress" not in caplog.text and time.monotonic() < deadline:
+            runtime.poll()
+        assert f"{label} made no progress for" in caplog.text and runtime.hung_restarts == 1
+        # The run goes on: every sampler collects again and the learner trains again.
+        collected_by, trained, deadline = set(), 0, time.monotonic() + 120
+        while (collected_by != {0, 1} or trained < 2) and time.monotonic() < deadline:
+            events = runtime.poll()
+            collected_by |= {m.sampler_index for m in events.collected}
+            trained += len(events.trained)
+        assert collected_by == {0, 1} and trained >= 2
+    finally:
+        runtime.shutdown()

@@ -287,3 +287,56 @@ def _assert_resumed_learner(old: dict, new: dict) -> None:
         for i in old_opt:
             for k, v in old_opt[i].items():
                 assert torch.equal(new_opt[i][k], v), (i, k)
+
+
+@pytest.mark.slow
+@pytest.mark.vizdoom
+def test_a_doom_run_outlives_a_dead_sampler_engine_and_driver_and_finishes_its_budget(tmp_path):
+    """Issue #7's acceptance run: one sampler, one engine, then the driver SIGKILLed; the same command finishes
+    the budget, every checkpoint is readable, and train.log tells the whole story in one file."""
+    run_dir = tmp_path / "run"
+    budget = 40_000
+    args = [*DOOM, "runtime.num_samplers=2", f"train.env_steps={budget}", "train.checkpoint_every_s=2",
+            f"run_dir={run_dir}"]
+    first = Run(args, tmp_path, tmp_path / "out1.txt")
+    second = None
+    log = run_dir / "train.log"
+
+    def live(pattern: str) -> list[int]:
+        first.snapshot()
+        return [pid for pid, c in first.alive().items() if re.search(pattern, c)]
+
+    try:
+        _wait_for(first, "first checkpoint", lambda: _checkpoints(run_dir))
+        sampler = _wait_for(first, "a sampler process", lambda: live(r"ray::SamplerActor"))[0]
+        os.kill(sampler, signal.SIGKILL)
+        _wait_for(first, "the sampler's death in train.log", lambda: "died" in log.read_text() and "sampler" in
+                  log.read_text())
+        engine = _wait_for(first, "an engine", lambda: live(r"^\S*/vizdoom\b"))[0]
+        os.kill(engine, signal.SIGKILL)
+        _wait_for(first, "the engine's replacement in train.log",
+                  lambda: "vizdoom engine of doom_basic died" in log.read_text())
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        first.kill_everything()
+        log_before = log.read_text()
+        steps_at_kill = _checkpoints(run_dir)[-1][0]
+        assert steps_at_kill < budget, "the first run finished before the driver was killed: raise the budget"
+
+        second = Run(args, tmp_path, tmp_path / "out2.txt")
+        second.proc.wait(timeout=600)
+        out = second.output()
+        assert second.proc.returncode == 0, out
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["env_steps"] >= budget, summary
+        for *_, path in _checkpoints(run_dir):
+            load_checkpoint_file(path)  # raises if unreadable
+        text = log.read_text()
+        assert text.startswith(log_before), "train.log was not appended to"
+        later = text[len(log_before):]
+        assert "resuming from" in later and "run completed" in later
+        assert re.search(r"sampler \d died", log_before) and "its episode was dropped" in log_before
+    finally:
+        first.kill_everything()
+        if second is not None:
+            second.kill_everything()

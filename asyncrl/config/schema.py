@@ -134,6 +134,9 @@ class RuntimeConfig:
     learner_threads: int = 1  # torch threads of the learner
     inference_threads: int = 1  # torch threads of the remote inference actor
     max_batches_ahead: int = 2  # trajectories buffered beyond what the learner is training on, in batches
+    # A sampler, learner or inference actor with work in flight and no result for this long (5x until its
+    # first result after a start) is reported by name and restarted; 0 turns the check off.
+    hang_timeout_s: float = 120.0
     address: str | None = None  # Ray cluster address; None starts an embedded local Ray
     num_cpus: int | None = None  # CPUs for the embedded Ray (None: the machine's)
 
@@ -145,6 +148,8 @@ class RuntimeConfig:
         _check(self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers, "expected an integer >= 1")
         _check(self.num_envs >= 1, "runtime.num_envs", self.num_envs, "expected an integer >= 1")
         _check(self.env_groups in (None, 1, 2), "runtime.env_groups", self.env_groups, "expected 1, 2 or null")
+        _check(self.hang_timeout_s >= 0, "runtime.hang_timeout_s", self.hang_timeout_s, "expected a number >= 0 "
+               "(seconds; 0 turns hang detection off)")
         for name in ("sampler_threads", "learner_threads", "inference_threads", "max_batches_ahead"):
             _check(getattr(self, name) >= 1, f"runtime.{name}", getattr(self, name), "expected an integer >= 1")
 
@@ -168,6 +173,25 @@ class TrainConfig:
         _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints,
                "expected an integer >= 1")
         _check(self.target_window >= 1, "train.target_window", self.target_window, "expected an integer >= 1")
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation during training: the latest weights of one policy play whole episodes on an env of their
+    own (the same seeds every time, so evaluations compare), and the best of them is kept as a checkpoint."""
+
+    period: int = 0  # env steps (all policies) between evaluations; 0 turns in-training evaluation off
+    episodes: int = 10  # episodes per evaluation, seeds seed + 10**6 + i
+    greedy: bool = True  # the distribution's mode; false samples actions
+    max_steps: int = 100_000  # an episode longer than this is cut
+    metric: str = "return"  # what checkpoints/best.pt is kept by: the mean return, or an episode stat the env reports
+    policy: int = 0  # the population member evaluated
+
+    def __post_init__(self) -> None:
+        _check(self.period >= 0, "eval.period", self.period, "expected env steps >= 0 (0 turns evaluation off)")
+        _check(self.episodes >= 1, "eval.episodes", self.episodes, "expected an integer >= 1")
+        _check(self.max_steps >= 1, "eval.max_steps", self.max_steps, "expected an integer >= 1")
+        _check(self.policy >= 0, "eval.policy", self.policy, "expected a policy id >= 0")
 
 
 @dataclass
@@ -273,6 +297,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     pbt: PbtConfig = field(default_factory=PbtConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     name: str = ""  # the run's name (set by experiment=NAME); empty means the env's name
     run_dir: str = ""  # empty means runs/<name>
     restart_behavior: str = "resume"  # resume | overwrite
@@ -282,3 +307,5 @@ class Config:
         _choice("restart_behavior", self.restart_behavior, ("resume", "overwrite"))
         _check(not self.pbt.enabled or self.population.size >= 2, "pbt.enabled", self.pbt.enabled,
                "PBT needs a population: set population.size >= 2")
+        _check(self.eval.policy < self.population.size, "eval.policy", self.eval.policy,
+               f"expected a policy id in 0..{self.population.size - 1} (population.size={self.population.size})")

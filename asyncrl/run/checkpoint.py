@@ -71,6 +71,19 @@ class CheckpointManager:
             old.unlink(missing_ok=True)
         return path
 
+    def save_best(self, counters: dict, learners: dict[int, dict], evaluation: dict) -> Path:
+        """``best.pt``: the weights of the best evaluation so far (a model-only learner state per policy,
+        loadable by asyncrl.eval and asyncrl.export), with that evaluation's metrics. Never rotated."""
+        import io
+
+        state = {"format": FORMAT_VERSION, "counters": counters, "learners": learners, "population": None,
+                 "eval": evaluation}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        path = self.dir / "best.pt"
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
     def load_latest(self) -> dict | None:
         """The newest valid checkpoint, or None when there is none; CheckpointError when none is usable."""
         errors = []

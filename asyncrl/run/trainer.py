@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
@@ -76,7 +77,8 @@ class TrainingRun:
         self.ckpts = CheckpointManager(self.run_dir / "checkpoints", cfg.train.keep_checkpoints)
         self.state = self.ckpts.load_latest() if cfg.restart_behavior == "resume" else None
         self.counters = {"env_steps": 0, "episodes": 0, "wall_s": 0.0, "saves": 0, "train_steps": 0,
-                         "dropped_samples": 0, "recent_returns": {}, "policy_steps": {}, "recent_extras": {}}
+                         "dropped_samples": 0, "recent_returns": {}, "policy_steps": {}, "recent_extras": {},
+                         "next_eval": cfg.eval.period, "best_eval": None}
         if self.state is not None:
             self.counters |= self.state["counters"]
             log.info("resuming from %s at %d env steps", self.state["path"], self.counters["env_steps"])
@@ -93,6 +95,7 @@ class TrainingRun:
                 for name, values in extras.items():
                     stats.extras.setdefault(name, deque(maxlen=stats.window)).extend(values)
         self.lag = _LagStats()
+        self.last_eval: dict | None = None
         # Where each component's time went: over the whole session, and since the last console line.
         self.times, self.recent_times = TimeBreakdown(), TimeBreakdown()
         self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
@@ -152,8 +155,15 @@ class TrainingRun:
             events = self.runtime.poll()
             steps = self.coordinator.env_steps
             frames = steps * cfg.env.frameskip
+            for result, weights in events.evaluated:
+                self._on_evaluation(result, weights)
+            if cfg.eval.period and steps >= self.counters["next_eval"] and self.runtime.start_evaluation(steps):
+                self.counters["next_eval"] = steps + cfg.eval.period
             for meta in events.collected:
                 self._add_times("samplers", meta.timing)
+                for note in meta.env_restarts:
+                    self.counters["env_restarts"] = self.counters.get("env_restarts", 0) + 1
+                    log.warning("sampler %d, %s; its episode was dropped", meta.sampler_index, note)
             for pid, metrics in events.trained:
                 self._add_times("learner", {"train": metrics.pop("time/train_s", 0.0),
                                             "wait": metrics.pop("time/wait_s", 0.0)})
@@ -187,6 +197,31 @@ class TrainingRun:
                 except Exception as e:  # e.g. the learner died this instant: it restarts, the next one saves
                     log.warning("periodic checkpoint skipped: %s", str(e).splitlines()[0][:200])
                 self._write_summary("running", start, start_steps)
+
+    def _on_evaluation(self, result: dict, weights) -> None:
+        """Log an evaluation; keep its weights as ``checkpoints/best.pt`` when it beats every earlier one."""
+        cfg = self.cfg.eval
+        self.last_eval = result
+        frames = result["env_steps"] * self.cfg.env.frameskip
+        self.writer.write({f"eval/{k}": float(v) for k, v in result.items()
+                           if k not in ("policy", "version", "env_steps")}, frames)
+        value = result.get(cfg.metric)
+        if value is None:
+            log.warning("eval.metric=%s is not among this env's evaluation results (%s); keeping best.pt by the "
+                        "return", cfg.metric, ", ".join(sorted(result)))
+            value = result["return_mean"]
+        best = self.counters["best_eval"]
+        improved = best is None or value > best["value"]
+        log.info("evaluation at %s frames (policy %d, version %d): return %.3f +- %.3f over %d episodes%s",
+                 f"{frames:,}", result["policy"], result["version"], result["return_mean"], result["return_std"],
+                 result["episodes"], " | new best, saved checkpoints/best.pt" if improved else "")
+        if improved:
+            w = weights()
+            model = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in w.state.items()}
+            learner = {"policy_id": w.policy_id, "version": w.version, "env_steps": result["env_steps"], "model": model}
+            self.counters["best_eval"] = {"value": float(value), "metric": cfg.metric, **result}
+            counters = {**self.counters, "env_steps": result["env_steps"]}
+            self.ckpts.save_best(counters, {w.policy_id: learner}, result)
 
     def _add_times(self, component: str, seconds: dict[str, float]) -> None:
         self.times.add(component, seconds)
@@ -261,6 +296,7 @@ class TrainingRun:
             "target_reached_at_env_steps": c.get("target_reached_at"),
             "policy_lag": None if lag is None else {"min": lag[0], "mean": lag[1], "max": lag[2]},
             "time_breakdown": self.times.fractions(),
+            "eval": None if not self.cfg.eval.period else {"last": self.last_eval, "best": c.get("best_eval")},
             "run_dir": str(self.run_dir),
         }
         write_json(self.run_dir / "summary.json", summary)

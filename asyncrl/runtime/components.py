@@ -75,6 +75,15 @@ def check_population_fits(cfg: Config, spaces: EnvSpaces) -> None:
                               f"needs an env; raise runtime.num_envs or lower population.size")
 
 
+def check_eval_fits(cfg: Config, spaces: EnvSpaces) -> None:
+    from asyncrl.config.loader import ConfigError
+
+    if cfg.eval.period and spaces.num_agents > 1:
+        raise ConfigError(f"eval.period={cfg.eval.period}: in-training evaluation plays single-agent envs, and "
+                          f"env {cfg.env.name!r} has {spaces.num_agents} agents; set eval.period=0 (evaluate the "
+                          f"policy after training: python -m asyncrl.eval run=RUN_DIR)")
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

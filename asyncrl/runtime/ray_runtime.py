@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 import ray
@@ -19,6 +20,7 @@ from asyncrl.config.schema import Config
 from asyncrl.data import Weights
 from asyncrl.runtime.components import (
     check_checkpoint_fits,
+    check_eval_fits,
     check_population_fits,
     policy_ids,
     probe_spaces,
@@ -27,12 +29,14 @@ from asyncrl.runtime.components import (
 )
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
-from asyncrl.runtime.ray_actors import InferenceActor, LearnerActor, SamplerActor
+from asyncrl.runtime.heartbeat import Heartbeats
+from asyncrl.runtime.ray_actors import EvaluatorActor, InferenceActor, LearnerActor, SamplerActor
 
 log = logging.getLogger(__name__)
 
 COLLECTS_IN_FLIGHT = 2  # per sampler: the next request is queued so a sampler never idles on the driver
 TRAINS_IN_FLIGHT = 2  # per learner: one training, one queued
+PING_EVERY_S = 5.0  # the remote inference actor gets a cheap call this often (at most), so a hung one shows
 
 
 ADDRESS_TIMEOUT_S = 3.0  # a Ray head answers a TCP connect at once; a dead address must not hang the start
@@ -101,6 +105,7 @@ class RayRuntime:
         # Bad input (env, population, checkpoint, device) fails before Ray starts: nothing to clean up.
         spaces = probe_spaces(cfg.env)
         check_population_fits(cfg, spaces)
+        check_eval_fits(cfg, spaces)
         if learner_states:
             check_checkpoint_fits(cfg, spaces, learner_states)
         device = resolve_device(rt.device)
@@ -116,6 +121,9 @@ class RayRuntime:
         self.learner_restarts = 0
         # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with these very refs.
         self.initial_weights = weights = [self.learners[pid].weights.remote() for pid in self.policy_ids]
+        self.latest_weights = dict(zip(self.policy_ids, weights, strict=True))  # refs, for evaluation
+        self.evaluator = (EvaluatorActor.options(max_restarts=-1).remote(cfg, spaces) if cfg.eval.period else None)
+        self.eval_in_flight = False
         self.inference = (InferenceActor.options(num_gpus=gpus / 2 if gpus else 0, max_concurrency=1000,
                                                  max_restarts=-1).remote(cfg, spaces, device, *weights)
                           if remote_inference else None)
@@ -131,6 +139,10 @@ class RayRuntime:
         self.pending: dict[ray.ObjectRef, tuple] = {}
         self.collects_in_flight = [0] * rt.num_samplers
         self.trains_in_flight = dict.fromkeys(self.policy_ids, 0)
+        self.heartbeats = Heartbeats(rt.hang_timeout_s)
+        self.hung_restarts = 0  # components restarted because they stopped making progress
+        self.inference_ping: ray.ObjectRef | None = None
+        self.last_ping = time.monotonic()
         # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted one.
         self.shaping: dict[int, dict] = {}
         self.opponents: dict[int, ray.ObjectRef] = {}
@@ -162,6 +174,7 @@ class RayRuntime:
             trajectories, meta = self.samplers[i].collect.remote()
             self.pending[meta] = ("collect", i, trajectories)
             self.collects_in_flight[i] += 1
+            self.heartbeats.busy(("sampler", i))
 
     def _submit_training(self) -> None:
         for pid in self.policy_ids:
@@ -169,6 +182,21 @@ class RayRuntime:
                 metrics, weights = self.learners[pid].train.remote(*batch)
                 self.pending[metrics] = ("train", pid, weights)
                 self.trains_in_flight[pid] += 1
+                self.heartbeats.busy(("learner", pid))
+
+    def start_evaluation(self, env_steps: int) -> bool:
+        """Evaluate ``eval.policy``'s latest weights on the evaluator; False while one is still running."""
+        if self.evaluator is None or self.eval_in_flight:
+            return False
+        weights = self.latest_weights[self.cfg.eval.policy]
+        self.pending[self.evaluator.evaluate.remote(weights, env_steps)] = ("eval", self.cfg.eval.policy, weights)
+        self.eval_in_flight = True
+        return True
+
+    def _publish(self, pid: int, weights: ray.ObjectRef) -> None:
+        """A policy's new weights: the newest for evaluation, and sent to every consumer."""
+        self.latest_weights[pid] = weights
+        self._broadcast(weights)
 
     def _broadcast(self, weights: ray.ObjectRef, samplers: list | None = None) -> None:
         if self.inference is not None:
@@ -196,8 +224,17 @@ class RayRuntime:
                     self._on_sampler_death(index, e)
                     continue
                 self.restarting[index] = False
+                self.heartbeats.progress(("sampler", index), self.collects_in_flight[index] > 0)
                 self.coordinator.add(payload, meta)
                 events.collected.append(meta)
+            elif kind == "eval":
+                self.eval_in_flight = False
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError as e:  # Ray restarts the evaluator; the next one runs there
+                    log.warning("the evaluator died during an evaluation (%s)", str(e).splitlines()[0][:200])
+                    continue
+                events.evaluated.append((result, lambda weights=payload: ray.get(weights)))
             else:
                 try:
                     metrics = ray.get(ref)
@@ -205,13 +242,64 @@ class RayRuntime:
                     self._restart_learner(index, e)
                     continue
                 self.trains_in_flight[index] -= 1
+                self.heartbeats.progress(("learner", index), self.trains_in_flight[index] > 0)
                 self.published_version[index] = max(self.published_version[index], int(metrics["stats/version"]))
-                self._broadcast(payload)
+                self._publish(index, payload)
                 events.trained.append((index, metrics))
+        self._check_inference()
+        # After every ready result was taken in: a component that delivered meanwhile is not hung. While the
+        # remote inference actor owes a ping, samplers waiting for actions are not blamed: it is the suspect.
+        suspect_inference = self.inference_ping is not None
+        for name, quiet_s in self.heartbeats.hung():
+            if name[0] != "sampler" or not suspect_inference:
+                self._restart_hung(name, quiet_s)
         self._submit_training()
         for i in range(len(self.samplers)):
             self._fill_sampler(i)
         return events
+
+    # -- heartbeats ----------------------------------------------------------------------------------------
+
+    def _check_inference(self) -> None:
+        """A cheap call to the remote inference actor every few seconds: its reply is its heartbeat."""
+        if self.inference is None:
+            return
+        if self.inference_ping is None:
+            if time.monotonic() - self.last_ping >= min(PING_EVERY_S, self.heartbeats.timeout_s / 4 or PING_EVERY_S):
+                self.inference_ping = self.inference.pid.remote()
+                self.heartbeats.busy(("inference",))
+            return
+        ready, _ = ray.wait([self.inference_ping], timeout=0)
+        if ready:
+            self.inference_ping, self.last_ping = None, time.monotonic()
+            try:
+                ray.get(ready[0])
+            except ray.exceptions.RayActorError:
+                self.heartbeats.restarted(("inference",), still_busy=False)  # Ray restarts it; the next ping tells
+                return
+            self.heartbeats.progress(("inference",), still_busy=False)
+
+    def _restart_hung(self, name: tuple, quiet_s: float) -> None:
+        """Kill a component that has had work in flight for too long without a result. Samplers and the
+        inference actor are restarted by Ray (their calls in flight fail and are handled as a death); a
+        learner is replaced from the latest checkpoint when its failed training call comes back."""
+        kind = name[0]
+        label = kind if len(name) == 1 else f"{kind} {name[1]}"
+        self.hung_restarts += 1
+        log.warning("%s made no progress for %.0f s with work in flight (hung?): killing it to restart it "
+                    "(hang #%d; runtime.hang_timeout_s=%g)", label, quiet_s, self.hung_restarts,
+                    self.heartbeats.timeout_s)
+        self.heartbeats.restarted(name)
+        if kind == "sampler":
+            ray.kill(self.samplers[name[1]], no_restart=False)
+        elif kind == "learner":
+            ray.kill(self.learners[name[1]], no_restart=True)
+        else:
+            ray.kill(self.inference, no_restart=False)
+            self.inference_ping = None
+            # Samplers waiting for actions were stuck on inference, not on themselves: their clocks restart.
+            for i in range(len(self.samplers)):
+                self.heartbeats.restarted(("sampler", i), self.collects_in_flight[i] > 0)
 
     def _on_sampler_death(self, index: int, error: Exception) -> None:
         # Every collect in flight on the dead process fails, and so may those sent while Ray restarts
@@ -220,6 +308,7 @@ class RayRuntime:
         if self.restarting[index]:
             return
         self.restarting[index] = True
+        self.heartbeats.restarted(("sampler", index), self.collects_in_flight[index] > 0)
         self.sampler_restarts[index] += 1
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
                     str(error).splitlines()[0][:200], self.sampler_restarts[index])
@@ -238,6 +327,7 @@ class RayRuntime:
             del self.pending[ref]
         self.trains_in_flight[pid] = 0
         self.learner_restarts += 1
+        self.heartbeats.restarted(("learner", pid), still_busy=False)
         state = (self.restore() or {}).get(pid) if self.restore else None
         if state is not None:
             # A version above every published one: samplers accept only newer weights, and the
@@ -250,14 +340,14 @@ class RayRuntime:
         ray.kill(self.learners[pid])
         # A checkpoint holds the hyperparameters PBT had given this policy.
         self.learners[pid] = self._new_learner(pid, state, hyperparameters=True)
-        self._broadcast(self.learners[pid].weights.remote())
+        self._publish(pid, self.learners[pid].weights.remote())
 
     # -- population ----------------------------------------------------------------------------------------
 
     def copy_policy(self, source: int, target: int) -> None:
         """PBT's exploit. Calls to one actor run in order, so the copy lands after the target's queued steps."""
         self.learners[target].copy_from.remote(self.learners[source].state_dict.remote())
-        self._broadcast(self.learners[target].weights.remote())
+        self._publish(target, self.learners[target].weights.remote())
 
     def set_hyperparameters(self, policy: int, values: dict[str, float]) -> None:
         self.learners[policy].set_hyperparameters.remote(values)
@@ -309,7 +399,12 @@ class RayRuntime:
             ray.get([s.close.remote() for s in self.samplers], timeout=10)
         except Exception as e:  # a dead sampler's envs died with it
             log.warning("closing samplers: %s", e)
-        for actor in [*self.samplers, *self.learners.values(), self.inference]:
+        if self.evaluator is not None:
+            try:
+                ray.get(self.evaluator.close.remote(), timeout=10)
+            except Exception as e:  # a dead evaluator's env died with it
+                log.warning("closing the evaluator: %s", e)
+        for actor in [*self.samplers, *self.learners.values(), self.inference, self.evaluator]:
             if actor is not None:
                 ray.kill(actor)
         if self.owns_ray:

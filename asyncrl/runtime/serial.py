@@ -6,6 +6,7 @@ import torch
 
 from asyncrl.config.schema import Config
 from asyncrl.data import Weights
+from asyncrl.evaluation.evaluator import Evaluator
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
 from asyncrl.runtime.components import (
@@ -13,6 +14,7 @@ from asyncrl.runtime.components import (
     build_learner,
     build_sampler,
     check_checkpoint_fits,
+    check_eval_fits,
     check_population_fits,
     policy_ids,
     probe_spaces,
@@ -29,6 +31,7 @@ class SerialRuntime:
         self.cfg, self.coordinator = cfg, coordinator
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
         check_population_fits(cfg, self.spaces)
+        check_eval_fits(cfg, self.spaces)
         if learner_states:
             check_checkpoint_fits(cfg, self.spaces, learner_states)
         self.device = resolve_device(cfg.runtime.device)
@@ -42,9 +45,20 @@ class SerialRuntime:
         size = state_size(cfg, self.spaces)
         self.samplers = [build_sampler(cfg, i, LocalInference(self.runner), size)
                          for i in range(cfg.runtime.num_samplers)]
+        self.evaluator = Evaluator(cfg, self.spaces) if cfg.eval.period else None
+        self.finished_evaluations: list = []
+
+    def start_evaluation(self, env_steps: int) -> bool:
+        """Evaluate ``eval.policy``'s current weights now (one process: the evaluation blocks training)."""
+        if self.evaluator is None:
+            return False
+        weights = self.learners[self.cfg.eval.policy].weights()
+        self.finished_evaluations.append((self.evaluator.evaluate(weights, env_steps), lambda: weights))
+        return True
 
     def poll(self) -> Events:
         events = Events()
+        events.evaluated, self.finished_evaluations = self.finished_evaluations, []
         for sampler in self.samplers:
             trajectories, meta = sampler.collect()
             self.coordinator.add(trajectories, meta)
@@ -91,3 +105,5 @@ class SerialRuntime:
     def shutdown(self) -> None:
         for sampler in self.samplers:
             sampler.close()
+        if self.evaluator is not None:
+            self.evaluator.close()

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from asyncrl.data import ObsDict
-from asyncrl.sampling.multi_agent import ACTIVE, RESTARTED, MultiAgentEnv, as_multi_agent
+from asyncrl.sampling.multi_agent import ACTIVE, RESTART_REASON, RESTARTED, MultiAgentEnv, as_multi_agent
 
 
 def obs_space_as_dict(space: gym.Space) -> gym.spaces.Dict:
@@ -51,6 +51,7 @@ class StepResult:
     final_obs: dict[int, ObsDict]  # slot -> final observation, for truncated episodes only
     episodes: list[EndedEpisode]
     reset_envs: list[int]  # indices (in this group) of the envs that started a new episode
+    restarted: list[tuple[int, str]]  # (env index in this group, why) of episodes the env dropped
 
 
 class EnvGroup:
@@ -97,6 +98,7 @@ class EnvGroup:
         final_obs: dict[int, ObsDict] = {}
         episodes: list[EndedEpisode] = []
         reset_envs: list[int] = []
+        restarted: list[tuple[int, str]] = []
         for e, env in enumerate(self.envs):
             first = e * k
             obs, rew, term, trunc, infos = env.step(list(actions[first:first + k]))
@@ -107,6 +109,8 @@ class EnvGroup:
                 self._live[first:first + k] = True
                 next_obs.extend(self._as_dict(o) for o in obs)
                 reset_envs.append(e)
+                reason = next((i[RESTART_REASON] for i in infos if i.get(RESTART_REASON)), "the env restarted")
+                restarted.append((e, str(reason)))
                 continue
             for a in range(k):
                 s = first + a
@@ -129,7 +133,7 @@ class EnvGroup:
                 reset_envs.append(e)
             next_obs.extend(self._as_dict(o) for o in obs)
         return StepResult(self._stack(next_obs), rewards, terminated, truncated, valid, final_obs, episodes,
-                          reset_envs)
+                          reset_envs, restarted)
 
     def set_reward_shaping(self, env: int, agent: int, coeffs: dict) -> bool:
         """Push one agent's shaping coefficients (PBT); False if the env has no shaping to set."""

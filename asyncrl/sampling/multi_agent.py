@@ -12,7 +12,8 @@ Rules the sampler relies on (Sample Factory's ``MultiAgentEnv`` has the first on
   reports ``infos[i]["active"] = False`` (its observation, reward and flags are then ignored).
 - A step whose infos carry ``"episode_restarted": True`` (a crashed simulator was replaced) has already
   started a new episode: its observations are the new episode's first. The broken episode is dropped:
-  no stats, and its last step is not trained on.
+  no stats, and its last step is not trained on. ``infos[0]["restart_reason"]`` may say what happened; it
+  reaches the run's log.
 - ``infos[i]["episode_stats"]`` on an agent's last step holds numeric stats of its episode (frags, ...).
 """
 
@@ -24,6 +25,7 @@ import gymnasium as gym
 
 ACTIVE = "active"
 RESTARTED = "episode_restarted"
+RESTART_REASON = "restart_reason"
 
 
 class MultiAgentEnv(Protocol):

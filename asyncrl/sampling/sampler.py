@@ -39,6 +39,8 @@ class CollectMeta:
     # Seconds since the previous collect: env (stepping, resets), inference (a local forward pass, or
     # waiting for remote actions), other (the sampler's own bookkeeping), idle (no collect asked for).
     timing: dict[str, float] = field(default_factory=dict)
+    # Episodes an env dropped since the previous collect because its simulator failed: "env 3: why".
+    env_restarts: list[str] = field(default_factory=list)
 
 
 class _Buffers:
@@ -101,6 +103,7 @@ class Sampler:
                 envs = EnvGroup(make_env, env_ids, [seed * 1_000_003 + i for i in env_ids])
                 self.groups.append(_Group(envs, lo, state_size))
         self.num_agents = self.groups[0].envs.num_agents
+        self.num_envs = num_envs
         self.num_slots = num_envs * self.num_agents
         self.action_spec = ActionSpec.from_space(self.groups[0].envs.action_space)
         self.state_size = state_size
@@ -110,6 +113,7 @@ class Sampler:
         # Both groups write their columns of one chunk, so the chunk leaves without a concatenation copy.
         self.buf = self._new_buffers()
         self.episodes: list[EpisodeStats] = []
+        self.env_restarts: list[str] = []
         self.watch = Stopwatch()
         self._last_collect_end: float | None = None
         for g in self.groups:
@@ -144,7 +148,8 @@ class Sampler:
         self._last_collect_end = end = time.perf_counter()
         timing = self.watch.take()
         timing["other"] = max(0.0, end - start - timing.get("env", 0.0) - timing.get("inference", 0.0))
-        return trajectories, CollectMeta(self.index, steps, episodes, timing)
+        restarts, self.env_restarts = self.env_restarts, []
+        return trajectories, CollectMeta(self.index, steps, episodes, timing, restarts)
 
     def _split_by_policy(self, b: _Buffers, episodes: list[EpisodeStats]) -> list[Trajectory]:
         """One trajectory per population policy that played in this chunk: the columns it played (a copy
@@ -228,6 +233,8 @@ class Sampler:
         owners = b.owner[t, c]
         self.episodes.extend(EpisodeStats(int(owners[e.slot]), e.ret, e.length, e.extra) for e in res.episodes
                              if not is_opponent(int(owners[e.slot])))
+        self.env_restarts.extend(f"env {self.index * self.num_envs + g.first_env + env}: {why}"
+                                 for env, why in res.restarted)
         for env in res.reset_envs:
             if self.mapping.episode_ended(g.first_env + env):
                 self._apply_shaping(g, env)

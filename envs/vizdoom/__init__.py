@@ -27,7 +27,7 @@ __all__ = ["MATCHES", "SCENARIOS", "DoomEnv", "DoomMatch", "DoomSpec", "Head", "
            "get_match_spec", "get_spec", "make_env", "make_match", "match_names", "scenario_names"]
 
 # cfg.kwargs keys make_env accepts (all optional).
-KWARGS = ("width", "height", "render_resolution", "num_bots", "doom_map", "pin_core")
+KWARGS = ("width", "height", "render_resolution", "num_bots", "doom_map", "pin_core", "step_timeout")
 
 
 def make_env(cfg: Any, env_index: int) -> DoomEnv:
@@ -38,6 +38,8 @@ def make_env(cfg: Any, env_index: int) -> DoomEnv:
     num_bots           bots in doom_deathmatch (default the spec's 7)
     doom_map           e.g. "map02" (default the .cfg's map)
     pin_core           pin this process and its engines to this core (int), or None (default): no pinning
+    step_timeout       seconds a step may block before the engine counts as hung, is killed and replaced
+                       (default 10); a dead or hung engine's episode is dropped, a new one starts
 
     The engine starts on the first ``reset``; the trainer seeds it through ``reset(seed=...)``.
     """

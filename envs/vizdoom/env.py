@@ -16,6 +16,7 @@ Where we differ from SF on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -26,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import vizdoom as vzd
 
+from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED
 from envs.vizdoom import lifecycle, shaping
 from envs.vizdoom.scenarios import DoomSpec
 
@@ -36,21 +38,32 @@ _BOT_HOST_ARGS = ("-host 1 -deathmatch +sv_forcerespawn 1 +sv_noautoaim 1 +sv_re
                   " +sv_nocrouch 1 +sv_nojump 1 +sv_nofreelook 1 +sv_noexit 1 +viz_respawn_delay 0"
                   " +viz_connect_timeout 4 +name AI0_host +colorset 0")
 _COUNTERS_NOT_RESET = ("DEATHCOUNT", "HITCOUNT", "DAMAGECOUNT")  # SF: not reset by new_episode()
+# What vizdoom raises when its engine process died or was killed under a call.
+ENGINE_FAILURES = (vzd.ViZDoomUnexpectedExitException, vzd.ViZDoomIsNotRunningException, vzd.ViZDoomErrorException,
+                   vzd.MessageQueueException, vzd.SharedMemoryException)
 _RENDER_SETTERS = {"hud": "set_render_hud", "crosshair": "set_render_crosshair", "weapon": "set_render_weapon",
                    "decals": "set_render_decals", "particles": "set_render_particles"}
 
 
 class DoomEnv(gym.Env):
     """A single-agent VizDoom scenario. The engine starts on the first ``reset`` (so that the seed given
-    there is the engine's), headless, and is watched by ``lifecycle`` in case this process dies."""
+    there is the engine's), headless, and is watched by ``lifecycle`` in case this process dies.
+
+    An engine that dies mid-episode, or blocks a step for longer than ``step_timeout`` seconds (it is then
+    killed), is replaced: that ``step`` returns the first observation of a new episode with
+    ``info["episode_restarted"] = True``, and the trainer drops the broken episode (no stats, no training
+    on its last step)."""
 
     metadata = {"render_modes": ["rgb_array"]}
+    recovers_engine = True  # a match's players leave recovery to the match
 
     def __init__(self, spec: DoomSpec, frameskip: int = 4, width: int = 128, height: int = 72,
                  render_resolution: str = "160X120", num_bots: int | None = None, doom_map: str | None = None,
-                 pin_core: int | None = None, render_mode: str | None = None):
+                 pin_core: int | None = None, render_mode: str | None = None, step_timeout: float = 10.0):
         if frameskip < 1:
             raise ValueError(f"frameskip={frameskip!r} is invalid: expected an integer >= 1")
+        if not step_timeout > 0:
+            raise ValueError(f"step_timeout={step_timeout!r} is invalid: expected seconds > 0")
         self.spec_ = spec
         self.frameskip = int(frameskip)
         self.size = (int(width), int(height))
@@ -81,6 +94,12 @@ class DoomEnv(gym.Env):
         self._last_vars: dict[str, float] = {}  # after the baseline and the clamp
         self._start_tic = 0
         self._returns = np.zeros(3)  # env reward (unscaled, unshaped), shaping, scaled total
+        # Read by lifecycle.hang_watch: when the current engine call began (None: no call), and whose engine.
+        self.step_timeout = float(step_timeout)
+        self.call_started: float | None = None
+        self.engine_pid: int | None = None
+        self.hang_detected: float | None = None  # seconds a step had been blocked when its engine was killed
+        self.restarts = 0  # engines replaced after dying or hanging
 
     # ---- engine -------------------------------------------------------------------------------------------
 
@@ -110,6 +129,7 @@ class DoomEnv(gym.Env):
         if args := self._game_args():
             game.add_game_args(args)
         game.set_seed(seed)
+        before = set(lifecycle.engine_pids()) if self.recovers_engine else set()
         for attempt in range(3):
             try:
                 game.init()
@@ -121,6 +141,11 @@ class DoomEnv(gym.Env):
                 time.sleep(1.0)
         self._vars = game.get_available_game_variables()
         self._var_names = [str(v).split(".")[-1] for v in self._vars]
+        if self.recovers_engine:
+            # This env's engine: the one child process that init() added (envs of one process start one by one).
+            new = set(lifecycle.engine_pids()) - before
+            self.engine_pid = new.pop() if len(new) == 1 else None
+            lifecycle.hang_watch.watch(self)
         return game
 
     def _game_args(self) -> str:
@@ -173,15 +198,20 @@ class DoomEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         engine_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed) % 2**32
-        if self.game is None:
-            self.game = self._create_game(engine_seed)  # init() starts the first episode
-        else:
-            if seed is not None:
-                self.game.set_seed(engine_seed)
-            self.game.new_episode()
+        if self.game is not None:
+            try:
+                if seed is not None:
+                    self.game.set_seed(engine_seed)
+                self.game.new_episode()
+                self._start_episode()
+                return self._obs(self._frame(self.game.get_state()), self._last_vars), {}
+            except ENGINE_FAILURES as e:
+                if not self.recovers_engine:
+                    raise
+                self._drop_engine(e, "between episodes")
+        self.game = self._create_game(engine_seed)  # init() starts the first episode
         self._start_episode()
-        state = self.game.get_state()
-        return self._obs(self._frame(state), self._last_vars), {}
+        return self._obs(self._frame(self.game.get_state()), self._last_vars), {}
 
     def buttons_for(self, action) -> np.ndarray:
         """The engine's button values (float64 [len(spec.buttons)]) for an action of ``action_space``."""
@@ -192,6 +222,34 @@ class DoomEnv(gym.Env):
     def step(self, action):
         if self.game is None:
             raise RuntimeError("DoomEnv.step() before reset()")
+        if not self.recovers_engine:
+            return self._step(action)
+        self.call_started = time.monotonic()
+        try:
+            return self._step(action)
+        except ENGINE_FAILURES as e:
+            self.call_started = None
+            why = self._drop_engine(e, "mid-episode")
+            obs, info = self.reset()
+            return obs, 0.0, False, False, {**info, RESTARTED: True, RESTART_REASON: why}
+        finally:
+            self.call_started = None
+
+    def _drop_engine(self, error: Exception, when: str) -> str:
+        """Forget a dead (or killed because hung) engine; the next ``reset`` starts a new one. Returns why."""
+        cause = (f"blocked a step for {self.hang_detected:.1f} s and was killed" if self.hang_detected is not None
+                 else f"died ({type(error).__name__})")
+        why = f"vizdoom engine of {self.spec_.name} {cause} {when}; replaced by a new one (restart #{self.restarts + 1})"
+        log.warning("%s; the episode is dropped", why)
+        if self.engine_pid is not None:
+            lifecycle.kill_engines([self.engine_pid])  # a half-dead engine must not linger
+        game, self.game, self.engine_pid, self.hang_detected = self.game, None, None, None
+        self.restarts += 1
+        with contextlib.suppress(Exception):
+            game.close()
+        return why
+
+    def _step(self, action):
         game, spec = self.game, self.spec_
         reward = game.make_action(self.buttons_for(action), self.frameskip)
         finished = game.is_episode_finished()

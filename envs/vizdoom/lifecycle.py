@@ -20,6 +20,7 @@ or a kill of the owner's process group does not reach it) and exits once it has 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -27,7 +28,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import weakref
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 TOKEN_VAR = "ASYNCRL_VIZDOOM_OWNER"
 
@@ -180,3 +185,41 @@ def prepare_engine_start() -> str:
     ensure_watchdog()
     Path("_vizdoom").mkdir(exist_ok=True)
     return os.path.join(tempfile.gettempdir(), f"asyncrl-vizdoom-{os.getuid()}.ini")
+
+
+class _HangWatch:
+    """One daemon thread per process that SIGKILLs the engine of any env whose engine call has been blocked
+    for longer than its ``step_timeout``: the blocked call then raises, and the env recovers as from a crash.
+    (vizdoom's own calls have no timeout: a stopped or wedged engine blocks its client forever.)"""
+
+    def __init__(self) -> None:
+        self._envs: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, env) -> None:
+        """``env`` has ``call_started`` (monotonic seconds or None), ``step_timeout`` and ``engine_pid``."""
+        with self._lock:
+            self._envs.add(env)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="vizdoom-hang-watch", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(HANG_POLL_S)
+            now = time.monotonic()
+            with self._lock:
+                envs = list(self._envs)
+            for env in envs:
+                started, pid = env.call_started, env.engine_pid
+                if started is not None and pid is not None and now - started > env.step_timeout:
+                    env.hang_detected = now - started
+                    log.warning("vizdoom engine %d blocked a step for %.1f s (> step_timeout %g s): killing it",
+                                pid, now - started, env.step_timeout)
+                    kill_engines([pid])
+                    env.engine_pid = None  # killed once; the env's recovery starts a new one
+
+
+HANG_POLL_S = 0.5
+hang_watch = _HangWatch()

@@ -36,7 +36,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from asyncrl.sampling.multi_agent import RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported by envs.vizdoom)
+from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported)
 from envs.vizdoom import lifecycle, ports, shaping
 from envs.vizdoom.env import DoomEnv
 from envs.vizdoom.scenarios import MatchSpec
@@ -93,6 +93,8 @@ class _LockstepGame:
 
 class _Player(DoomEnv):
     """One agent of a match: a ``DoomEnv`` that hosts or joins a network game and reports match stats."""
+
+    recovers_engine = False  # a dead or hung player breaks the whole match: DoomMatch restarts it
 
     def __init__(self, match: MatchSpec, player_id: int, num_players: int, port: int, barrier, *,
                  frameskip: int, num_bots: int, timelimit_minutes: float, respawn_delay: int,
@@ -350,6 +352,7 @@ class DoomMatch:
         for info in infos:
             info["match_restarted"] = True
             info[RESTARTED] = True  # the sampler drops the broken episode
+            info[RESTART_REASON] = f"match {self.spec.name} broke ({reason}); restarted on port {self.port}"
         self._episode_over = False
         return obs, infos
 
