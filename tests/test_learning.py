@@ -59,3 +59,26 @@ def test_pbt_replaces_a_policy_whose_learning_rate_is_far_too_small(tmp_path):
     assert copies, "policy 3 was never replaced"
     assert copies[0]["hyperparameters"]["lr"] > 1e-5  # the leader's rate (perturbed at most x1.5 or /1.5)
     assert summary["target_reached_at_env_steps"] is not None, summary["policies"]
+
+
+def test_a_batch_of_several_batch_sizes_takes_as_many_optimizer_steps():
+    """Chunks come whole: 64 envs x 32 steps is two batches of 1024, and so two updates, as in Sample Factory."""
+    import numpy as np
+    from gymnasium import spaces
+
+    from asyncrl.config.schema import AlgoConfig, ModelConfig
+    from asyncrl.data import Trajectory
+    from asyncrl.learning.learner import Learner
+
+    obs_space = spaces.Dict({"obs": spaces.Box(-1, 1, (3,), np.float32)})
+    learner = Learner(0, obs_space, spaces.Discrete(2), ModelConfig(mlp_layers=[8]), AlgoConfig(rollout=4, batch_size=8))
+    t, b = 4, 6  # 24 transitions: three batches of 8
+    rng = np.random.default_rng(0)
+    zeros = np.zeros((t, b), np.float32)
+    chunk = Trajectory(0, {"obs": rng.standard_normal((t + 1, b, 3)).astype(np.float32)},
+                       rng.integers(0, 2, (t, b, 1)), rng.standard_normal((t, b)).astype(np.float32),
+                       zeros.astype(bool), zeros.astype(bool), zeros, np.full((t, b), -0.7, np.float32), zeros,
+                       np.zeros((t, b), np.int64), None)
+    learner.train([chunk])
+    steps = {int(s["step"]) for s in learner.optimizer.state_dict()["state"].values()}
+    assert steps == {3} and learner.version == 1

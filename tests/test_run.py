@@ -117,3 +117,30 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path):
     assert "\n" not in message and "(64, 4)" in message and "(32, 4)" in message
     # The refused resume leaves the run's config.yaml describing its checkpoints, so eval/export still work.
     assert "- 64" in (tmp_path / "config.yaml").read_text() and "- 32" not in (tmp_path / "config.yaml").read_text()
+
+
+def test_multirun_runs_every_point_of_the_sweep_and_resumes_it(tmp_path, caplog):
+    from asyncrl.train import main
+
+    args = ["-m", "env=cartpole", "runtime=serial", "runtime.num_envs=4", "train.env_steps=3000", "seed=0,1",
+            "algo.lr=0.001,0.0003", f"run_dir={tmp_path}", *QUIET]
+    assert main(args) == 0
+    jobs = sorted(p.name for p in tmp_path.iterdir())
+    assert jobs == ["seed=0,algo.lr=0.0003", "seed=0,algo.lr=0.001", "seed=1,algo.lr=0.0003",
+                    "seed=1,algo.lr=0.001"]
+    for job in jobs:
+        summary = json.loads((tmp_path / job / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["env_steps"] >= 3000
+        seed, lr = job.split(",")
+        config = (tmp_path / job / "config.yaml").read_text()
+        assert f"seed: {seed.split('=')[1]}" in config and f"lr: {lr.split('=')[1]}" in config
+    caplog.clear()
+    assert main(args) == 0  # the same sweep again: every job has its budget already
+    assert caplog.text.count("already reached train.env_steps") == 4
+
+
+def test_a_bad_point_stops_the_sweep_before_any_job_starts(tmp_path, capsys):
+    from asyncrl.train import main
+
+    assert main(["-m", "env=cartpole", "runtime=serial", "algo.lr=0.001,-1", f"run_dir={tmp_path}", *QUIET]) == 2
+    assert "algo.lr" in capsys.readouterr().err and not list(tmp_path.iterdir())

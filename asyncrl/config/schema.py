@@ -79,7 +79,9 @@ class AlgoConfig:
     adam_eps: float = 1e-6
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     rollout: int = 32  # steps per trajectory chunk (and BPTT length)
-    batch_size: int = 1024  # transitions per learner step (whole chunks are taken until it is reached)
+    # Transitions per optimizer step (x num_minibatches per learner call); whole chunks are taken until it is
+    # reached, and a call given k times as many takes k times as many steps.
+    batch_size: int = 1024
     num_epochs: int = 1  # passes over each batch
     num_minibatches: int = 1  # minibatches per epoch (split along envs, so sequences stay whole)
     advantage: str = "vtrace"  # vtrace | gae
@@ -124,7 +126,8 @@ class RuntimeConfig:
 
     kind: str = "ray"  # ray | serial (everything in one process, for debugging and fast tests)
     inference: str = "local"  # local (a policy copy inside each sampler) | remote (one batched actor per node)
-    num_samplers: int = 2
+    # None: one per free CPU slot of every node (on this machine: one per core, less the learner's when pinned)
+    num_samplers: int | None = None
     num_envs: int = 8  # envs per sampler
     env_groups: int | None = None  # 1 or 2 groups of a sampler's envs; None: 2 with remote inference, else 1
     device: str = "auto"  # auto | cpu | cuda: where the learner and remote inference run
@@ -145,7 +148,8 @@ class RuntimeConfig:
         _choice("runtime.inference", self.inference, ("local", "remote"))
         _choice("runtime.device", self.device, ("auto", "cpu", "cuda"))
         _choice("runtime.precision", self.precision, ("fp32", "bf16"))
-        _check(self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers, "expected an integer >= 1")
+        _check(self.num_samplers is None or self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers,
+               "expected an integer >= 1, or null for one per free CPU")
         _check(self.num_envs >= 1, "runtime.num_envs", self.num_envs, "expected an integer >= 1")
         _check(self.env_groups in (None, 1, 2), "runtime.env_groups", self.env_groups, "expected 1, 2 or null")
         _check(self.hang_timeout_s >= 0, "runtime.hang_timeout_s", self.hang_timeout_s, "expected a number >= 0 "

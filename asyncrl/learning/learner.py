@@ -80,10 +80,12 @@ class Learner:
 
         metrics: dict[str, list[float]] = {}
         num_envs = batch.num_envs
+        # Chunks arrive whole, so a batch may hold several batch_size worth of samples (64 envs of 32 steps are
+        # 2048): as many optimizer steps then, so that the updates per sample stay Sample Factory's.
+        minibatches = self.cfg.num_minibatches * max(1, batch.num_steps // self.cfg.batch_size)
         for _ in range(self.cfg.num_epochs):
             # One minibatch is the whole batch: no gather copy of its frames.
-            splits = (torch.randperm(num_envs).chunk(self.cfg.num_minibatches) if self.cfg.num_minibatches > 1
-                      else (slice(None),))
+            splits = torch.randperm(num_envs).chunk(minibatches) if minibatches > 1 else (slice(None),)
             for cols in splits:
                 for k, v in self._minibatch_step(data, valid, cols).items():
                     metrics.setdefault(k, []).append(v)

@@ -130,10 +130,9 @@ class TrainingRun:
                       if cfg.population.size > 1 else "")
             dashboard = getattr(self.runtime, "dashboard_url", None)  # a cluster's; the embedded Ray runs none
             extras += f" | ray dashboard {dashboard}" if dashboard else ""
-            log.info("run dir %s | tensorboard --logdir %s | wandb %s | runtime %s, %d sampler(s) x %d envs | "
-                     "learner on %s, inference %s%s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb,
-                     cfg.runtime.kind, cfg.runtime.num_samplers, cfg.runtime.num_envs, self.runtime.device, inference,
-                     extras)
+            log.info("run dir %s | tensorboard --logdir %s | wandb %s | runtime %s, %s | learner on %s, inference "
+                     "%s%s", self.run_dir, self.run_dir / "tensorboard", cfg.logging.wandb, cfg.runtime.kind,
+                     self.runtime.layout(), self.runtime.device, inference, extras)
             status = self._loop(start, start_steps)
         except KeyboardInterrupt:
             status = "interrupted"

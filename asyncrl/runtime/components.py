@@ -66,9 +66,9 @@ def policy_ids(cfg: Config) -> tuple[int, ...]:
     return tuple(range(cfg.population.size))
 
 
-def check_population_fits(cfg: Config, spaces: EnvSpaces) -> None:
+def check_population_fits(cfg: Config, spaces: EnvSpaces, num_samplers: int) -> None:
     """Single-agent envs are dealt to policies once: each policy needs at least one env of its own."""
-    envs = cfg.runtime.num_samplers * cfg.runtime.num_envs
+    envs = num_samplers * cfg.runtime.num_envs
     if spaces.num_agents == 1 and cfg.population.size > envs:
         raise PopulationError(f"population.size={cfg.population.size} is more than the {envs} envs "
                               f"(runtime.num_samplers x runtime.num_envs): each policy of a single-agent env "
@@ -84,11 +84,14 @@ def check_eval_fits(cfg: Config, spaces: EnvSpaces) -> None:
                           f"policy after training: python -m asyncrl.eval run=RUN_DIR)")
 
 
-def resolve_device(device: str) -> str:
+def resolve_device(device: str, cluster_gpus: float | None = None) -> str:
+    """``auto``: cuda where there is a GPU (this machine's, or any node's of the cluster the run joined)."""
+    has_gpu = torch.cuda.is_available() if cluster_gpus is None else cluster_gpus > 0
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("runtime.device=cuda but torch sees no CUDA device; use runtime.device=cpu or auto")
+        return "cuda" if has_gpu else "cpu"
+    if device == "cuda" and not has_gpu:
+        where = "torch sees no CUDA device" if cluster_gpus is None else "no node of the cluster has a GPU"
+        raise DeviceError(f"runtime.device=cuda but {where}; use runtime.device=cpu or auto")
     return device
 
 

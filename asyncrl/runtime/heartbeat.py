@@ -44,6 +44,10 @@ class Heartbeats:
         c.started = False
         c.since = self.clock() if still_busy else None
 
+    def forget(self, name: Hashable) -> None:
+        """``name`` is gone for good (its node left the cluster)."""
+        self._clocks.pop(name, None)
+
     def limit(self, name: Hashable) -> float:
         c = self._clocks.get(name, _Clock())
         return self.timeout_s * (1.0 if c.started else self.startup_factor)

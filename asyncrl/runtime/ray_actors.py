@@ -45,12 +45,13 @@ class RayInferenceClient:
 
 @ray.remote
 class SamplerActor:
-    def __init__(self, cfg: Config, index: int, spaces: EnvSpaces, state_size: int,
+    def __init__(self, cfg: Config, index: int, core_index: int, spaces: EnvSpaces, state_size: int,
                  inference: ray.actor.ActorHandle | None, *weights: Weights):
-        """``weights``: each policy's, passed as top-level refs so that Ray resolves them."""
+        """``core_index``: its rank among the samplers of its node; ``weights``: each policy's, passed as
+        top-level refs so that Ray resolves them."""
         if cfg.runtime.pin_cores:
             # Before the envs start, so that their simulator processes inherit it.
-            pin_process({sampler_core(index, cfg.runtime.learner_threads)})
+            pin_process({sampler_core(core_index, cfg.runtime.learner_threads)})
         torch.set_num_threads(cfg.runtime.sampler_threads)
         self.runner = None
         if inference is None:
@@ -88,6 +89,11 @@ class SamplerActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def nodes(self) -> tuple[str, str | None]:
+        """(this sampler's node, its inference actor's node or None with local inference)."""
+        server = getattr(self.sampler.client, "server", None)
+        return ray.get_runtime_context().get_node_id(), None if server is None else ray.get(server.node.remote())
+
 
 @ray.remote
 class InferenceActor:
@@ -110,6 +116,9 @@ class InferenceActor:
 
     async def pid(self) -> int:
         return os.getpid()
+
+    async def node(self) -> str:
+        return ray.get_runtime_context().get_node_id()
 
     async def batch_stats(self) -> dict[str, int]:
         return {"batches": self.server.batches, "requests": self.server.requests, "samples": self.server.samples}

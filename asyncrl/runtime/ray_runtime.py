@@ -2,17 +2,23 @@
 
 The driver never fetches trajectories: it reads each collection's small metadata, passes the trajectory
 refs to the learner, and passes each new weights ref (one ``ray.put`` per version, made by returning it
-from the learner) to every consumer.
+from the learner) to every consumer. A ref is pulled to a node once, however many samplers there read it,
+so weights cross the network once per version per node.
+
+Placement (``placement.py``) puts the learners on a GPU node if there is one, samplers on every node by its
+free CPU slots, and, with remote inference, one inference actor on each node with samplers, used by those
+samplers only. On a cluster (``runtime.address``) the node list is read again every few seconds: a node that
+joins gets samplers (when their number is automatic), a node that leaves takes its samplers with it and the
+run goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import ray
 
@@ -30,69 +36,26 @@ from asyncrl.runtime.components import (
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
 from asyncrl.runtime.heartbeat import Heartbeats
+from asyncrl.runtime.placement import Plan, added_samplers, learner_node, plan_cluster, plan_local
 from asyncrl.runtime.ray_actors import EvaluatorActor, InferenceActor, LearnerActor, SamplerActor
+from asyncrl.runtime.ray_start import start_ray
 
 log = logging.getLogger(__name__)
 
 COLLECTS_IN_FLIGHT = 2  # per sampler: the next request is queued so a sampler never idles on the driver
 TRAINS_IN_FLIGHT = 2  # per learner: one training, one queued
-PING_EVERY_S = 5.0  # the remote inference actor gets a cheap call this often (at most), so a hung one shows
+PING_EVERY_S = 5.0  # each remote inference actor gets a cheap call this often (at most), so a hung one shows
+NODE_CHECK_S = 5.0  # a cluster's node list is read this often
 
 
-ADDRESS_TIMEOUT_S = 3.0  # a Ray head answers a TCP connect at once; a dead address must not hang the start
-
-
-def _check_address_answers(address: str) -> None:
-    """TCP-connect to a ``[ray://]host:port`` address: ray.init retries a dead one for a minute or more."""
-    import socket
-
-    from asyncrl.config.loader import ConfigError
-
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # 'auto', 'local' or a malformed address: ray.init judges those itself, at once
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S).close()
-    except OSError as e:
-        reason = (f"no reply in {ADDRESS_TIMEOUT_S:g} s" if isinstance(e, TimeoutError)
-                  else e.strerror or str(e) or type(e).__name__)
-        raise ConfigError(f"runtime.address={address!r} does not answer ({reason}): expected the host:port of a "
-                          f"running Ray head (printed by 'ray start --head'), or no runtime.address for an "
-                          f"embedded local Ray") from e
-
-
-def start_ray(cfg: Config, num_actors: int) -> tuple[bool, str | None]:
-    """Join ``runtime.address`` or start an embedded local Ray (without a dashboard: it costs a core's share
-    on a small machine). Returns whether we connected (and so disconnect at the end), and the dashboard's
-    URL when the cluster has one."""
-    if ray.is_initialized():
-        return False, None
-    # ray.init replaces the caller's SIGTERM handler with one that calls sys.exit (and Ray's C++ core adds
-    # one that prints a stack): the trainer's, which turns SIGTERM into a stop with a final checkpoint and
-    # status 'interrupted', is put back.
-    sigterm = signal.getsignal(signal.SIGTERM)
-    try:
-        if cfg.runtime.address:
-            from asyncrl.config.loader import ConfigError
-
-            _check_address_answers(cfg.runtime.address)
-            try:
-                context = ray.init(address=cfg.runtime.address, logging_level=logging.WARNING)
-            except (ValueError, ConnectionError) as e:  # a malformed address, or 'auto' with no cluster running
-                raise ConfigError(f"runtime.address={cfg.runtime.address!r} cannot be joined "
-                                  f"({(str(e).splitlines() or [type(e).__name__])[0]}): expected host:port of a "
-                                  f"running Ray head, or no runtime.address for an embedded local Ray") from e
-            url = getattr(context, "dashboard_url", None)
-            return True, (url if not url or "://" in url else f"http://{url}")
-        # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
-        # exceed the physical ones on a small machine.
-        num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                 configure_logging=True, log_to_driver=True)
-        return True, None
-    finally:
-        if sigterm is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, sigterm)
+@dataclass
+class _Sampler:
+    actor: ray.actor.ActorHandle
+    node: str
+    weights: list = field(default_factory=list)  # its constructor's weights refs: Ray restarts it with them
+    in_flight: int = 0
+    restarts: int = 0
+    restarting: bool = False  # died; counts as restarting until its next good collect
 
 
 class RayRuntime:
@@ -101,79 +64,134 @@ class RayRuntime:
         """``restore`` returns the learners' states of the latest checkpoint, to restart a dead learner."""
         self.cfg, self.coordinator, self.restore = cfg, coordinator, restore
         rt = cfg.runtime
-        remote_inference = rt.inference == "remote"
-        # Bad input (env, population, checkpoint, device) fails before Ray starts: nothing to clean up.
-        spaces = probe_spaces(cfg.env)
-        check_population_fits(cfg, spaces)
+        self.spaces = spaces = probe_spaces(cfg.env)
         check_eval_fits(cfg, spaces)
         if learner_states:
             check_checkpoint_fits(cfg, spaces, learner_states)
-        device = resolve_device(rt.device)
         self.policy_ids = policy_ids(cfg)
-        self.owns_ray, self.dashboard_url = start_ray(cfg, rt.num_samplers + len(self.policy_ids)
-                                                      + int(remote_inference))
-        gpus = 1 if device == "cuda" else 0
+        self.clustered = bool(rt.address)
+        plan, device = None, None
+        if not self.clustered:  # bad input fails before Ray starts: nothing to clean up
+            device = resolve_device(rt.device)
+            plan = plan_local(os.cpu_count() or 1, cfg)
+            check_population_fits(cfg, spaces, plan.num_samplers)
+        actors = (plan.num_samplers + len(plan.inference_nodes) + len(self.policy_ids) + int(bool(cfg.eval.period))
+                  if plan else 0)
+        self.owns_ray, self.dashboard_url = start_ray(cfg, actors)
+        if self.clustered:
+            try:
+                from asyncrl.runtime.cluster import alive_nodes
+
+                nodes = alive_nodes()
+                device = resolve_device(rt.device, cluster_gpus=sum(n.gpus for n in nodes))
+                plan = plan_cluster(nodes, cfg)
+                check_population_fits(cfg, spaces, plan.num_samplers)
+            except Exception:
+                if self.owns_ray:
+                    ray.shutdown()
+                raise
+        self.plan: Plan = plan
+        self.device = device
+        self.gpus = gpus = 1 if device == "cuda" else 0
         # Several learners share one GPU: each asks for its fraction, so Ray places them all on it.
         self.learner_gpus = gpus / len(self.policy_ids)
-        self.spaces, self.device, self.gpus = spaces, device, gpus
         self.learners = {pid: self._new_learner(pid, (learner_states or {}).get(pid)) for pid in self.policy_ids}
         self.published_version = dict.fromkeys(self.policy_ids, 0)
         self.learner_restarts = 0
         # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with these very refs.
         self.initial_weights = weights = [self.learners[pid].weights.remote() for pid in self.policy_ids]
         self.latest_weights = dict(zip(self.policy_ids, weights, strict=True))  # refs, for evaluation
-        self.evaluator = (EvaluatorActor.options(max_restarts=-1).remote(cfg, spaces) if cfg.eval.period else None)
+        self.evaluator = (EvaluatorActor.options(max_restarts=-1, **self._on(plan.learner_node)).remote(cfg, spaces)
+                          if cfg.eval.period else None)
         self.eval_in_flight = False
-        self.inference = (InferenceActor.options(num_gpus=gpus / 2 if gpus else 0, max_concurrency=1000,
-                                                 max_restarts=-1).remote(cfg, spaces, device, *weights)
-                          if remote_inference else None)
-        size = state_size(cfg, spaces)
-        # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
-        # weights it starts with are stale until the next broadcast, which comes with the next batch.
-        self.samplers = [SamplerActor.options(max_restarts=-1).remote(cfg, i, spaces, size, self.inference, *weights)
-                         for i in range(rt.num_samplers)]
-        self.sampler_restarts = [0] * rt.num_samplers
-        self.restarting = [False] * rt.num_samplers
+        self.inference_actors = {node: self._new_inference(node, weights) for node in plan.inference_nodes}
+        self.state_size = state_size(cfg, spaces)
+        self.samplers: dict[int, _Sampler] = {}
+        self.next_sampler = 0
+        for node in plan.samplers:
+            self._add_sampler(node, weights)
         self.steps_per_collect = rt.num_envs * spaces.num_agents * cfg.algo.rollout
         self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
         self.pending: dict[ray.ObjectRef, tuple] = {}
-        self.collects_in_flight = [0] * rt.num_samplers
         self.trains_in_flight = dict.fromkeys(self.policy_ids, 0)
         self.heartbeats = Heartbeats(rt.hang_timeout_s)
         self.hung_restarts = 0  # components restarted because they stopped making progress
-        self.inference_ping: ray.ObjectRef | None = None
-        self.last_ping = time.monotonic()
-        # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted one.
+        self.pings: dict[str, ray.ObjectRef] = {}  # inference node -> its outstanding ping
+        self.last_ping = dict.fromkeys(self.inference_actors, time.monotonic())
+        self.next_node_check = time.monotonic() + NODE_CHECK_S
+        # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted or new one.
         self.shaping: dict[int, dict] = {}
         self.opponents: dict[int, ray.ObjectRef] = {}
-        for i in range(rt.num_samplers):
+        for i in self.samplers:
             self._fill_sampler(i)
+
+    # -- actors ------------------------------------------------------------------------------------------------
+
+    def _on(self, node: str) -> dict:
+        """Actor options that place it on ``node`` (none on the embedded local Ray: one node)."""
+        if not self.clustered:
+            return {}
+        from asyncrl.runtime.cluster import on_node
+
+        return on_node(node)
 
     def _new_learner(self, pid: int, state: dict | None, hyperparameters: bool | None = None):
         keep = self.cfg.pbt.enabled if hyperparameters is None else hyperparameters
-        return LearnerActor.options(num_gpus=self.learner_gpus).remote(self.cfg, self.spaces, pid, self.device,
-                                                                       state, keep)
+        return LearnerActor.options(num_gpus=self.learner_gpus, **self._on(self.plan.learner_node)).remote(
+            self.cfg, self.spaces, pid, self.device, state, keep)
+
+    def _new_inference(self, node: str, weights: list):
+        gpus = self.gpus / 2 if self.gpus and node == self.plan.learner_node else 0
+        return InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1, **self._on(node)).remote(
+            self.cfg, self.spaces, self.device if gpus else "cpu", *weights)
+
+    def _add_sampler(self, node: str, weights: list) -> int:
+        """A new sampler on ``node``, served by that node's inference actor when inference is remote."""
+        index = self.next_sampler
+        self.next_sampler += 1
+        core_index = sum(1 for s in self.samplers.values() if s.node == node)
+        # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
+        # weights it starts with are stale until the next broadcast, which comes with the next batch.
+        actor = SamplerActor.options(max_restarts=-1, **self._on(node)).remote(
+            self.cfg, index, core_index, self.spaces, self.state_size, self.inference_actors.get(node), *weights)
+        self.samplers[index] = _Sampler(actor, node, list(weights))
+        return index
 
     @property
     def learner(self):
         """Policy 0's learner (the only one without a population)."""
         return self.learners[self.policy_ids[0]]
 
-    # -- submitting work ----------------------------------------------------------------------------------
+    @property
+    def inference(self):
+        """The first node's inference actor (the only one on one machine); None with local inference."""
+        return next(iter(self.inference_actors.values()), None)
+
+    @property
+    def sampler_restarts(self) -> list[int]:
+        return [self.samplers[i].restarts for i in sorted(self.samplers)]
+
+    def layout(self) -> str:
+        nodes = len(set(s.node for s in self.samplers.values()))
+        return (f"{len(self.samplers)} sampler(s) x {self.cfg.runtime.num_envs} envs"
+                + (f" on {nodes} nodes" if self.clustered else ""))
+
+    # -- submitting work ---------------------------------------------------------------------------------------
 
     def _room_for_collect(self) -> bool:
         # A collect feeds every policy about equally, so the fullest policy buffer plus its share of what
         # is in flight decides.
-        in_flight = sum(self.collects_in_flight) * self.steps_per_collect / len(self.policy_ids)
+        in_flight = sum(s.in_flight for s in self.samplers.values()) * self.steps_per_collect / len(self.policy_ids)
         fullest = max(self.coordinator.buffered_steps(pid) for pid in self.policy_ids)
         return fullest + in_flight < self.max_buffered
 
     def _fill_sampler(self, i: int) -> None:
         # Backpressure: a sampler only works while the learners are at most max_batches_ahead behind.
-        while self.collects_in_flight[i] < COLLECTS_IN_FLIGHT and self._room_for_collect():
-            trajectories, meta = self.samplers[i].collect.remote()
+        slot = self.samplers[i]
+        while slot.in_flight < COLLECTS_IN_FLIGHT and self._room_for_collect():
+            trajectories, meta = slot.actor.collect.remote()
             self.pending[meta] = ("collect", i, trajectories)
-            self.collects_in_flight[i] += 1
+            slot.in_flight += 1
             self.heartbeats.busy(("sampler", i))
 
     def _submit_training(self) -> None:
@@ -198,14 +216,15 @@ class RayRuntime:
         self.latest_weights[pid] = weights
         self._broadcast(weights)
 
-    def _broadcast(self, weights: ray.ObjectRef, samplers: list | None = None) -> None:
-        if self.inference is not None:
-            self.inference.set_weights.remote(weights)
-        else:
-            for sampler in self.samplers if samplers is None else samplers:
-                sampler.set_weights.remote(weights)
+    def _broadcast(self, weights: ray.ObjectRef, samplers: list[int] | None = None) -> None:
+        if self.inference_actors:
+            for actor in self.inference_actors.values():
+                actor.set_weights.remote(weights)
+            return
+        for i in self.samplers if samplers is None else samplers:
+            self.samplers[i].actor.set_weights.remote(weights)
 
-    # -- the loop ------------------------------------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------------------------------------
 
     def poll(self, timeout: float = 1.0) -> Events:
         events = Events()
@@ -217,16 +236,7 @@ class RayRuntime:
                 continue
             kind, index, payload = self.pending.pop(ref)
             if kind == "collect":
-                self.collects_in_flight[index] -= 1
-                try:
-                    meta = ray.get(ref)
-                except ray.exceptions.RayActorError as e:
-                    self._on_sampler_death(index, e)
-                    continue
-                self.restarting[index] = False
-                self.heartbeats.progress(("sampler", index), self.collects_in_flight[index] > 0)
-                self.coordinator.add(payload, meta)
-                events.collected.append(meta)
+                self._on_collect(ref, index, payload, events)
             elif kind == "eval":
                 self.eval_in_flight = False
                 try:
@@ -246,79 +256,107 @@ class RayRuntime:
                 self.published_version[index] = max(self.published_version[index], int(metrics["stats/version"]))
                 self._publish(index, payload)
                 events.trained.append((index, metrics))
+        if self.clustered and time.monotonic() >= self.next_node_check:
+            self.next_node_check = time.monotonic() + NODE_CHECK_S
+            self._check_nodes()
         self._check_inference()
-        # After every ready result was taken in: a component that delivered meanwhile is not hung. While the
-        # remote inference actor owes a ping, samplers waiting for actions are not blamed: it is the suspect.
-        suspect_inference = self.inference_ping is not None
+        # After every ready result was taken in: a component that delivered meanwhile is not hung. While an
+        # inference actor owes a ping, the samplers it serves are not blamed: it is the suspect.
+        suspects = set(self.pings)
         for name, quiet_s in self.heartbeats.hung():
-            if name[0] != "sampler" or not suspect_inference:
+            if name[0] != "sampler" or self.samplers[name[1]].node not in suspects:
                 self._restart_hung(name, quiet_s)
         self._submit_training()
-        for i in range(len(self.samplers)):
+        for i in self.samplers:
             self._fill_sampler(i)
         return events
 
-    # -- heartbeats ----------------------------------------------------------------------------------------
+    def _on_collect(self, ref: ray.ObjectRef, index: int, trajectories: ray.ObjectRef, events: Events) -> None:
+        slot = self.samplers.get(index)
+        if slot is None:  # a sampler of a node that left
+            return
+        slot.in_flight -= 1
+        try:
+            meta = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            self._on_sampler_death(index, e)
+            return
+        slot.restarting = False
+        self.heartbeats.progress(("sampler", index), slot.in_flight > 0)
+        self.coordinator.add(trajectories, meta)
+        events.collected.append(meta)
+
+    # -- heartbeats and faults ---------------------------------------------------------------------------------
 
     def _check_inference(self) -> None:
-        """A cheap call to the remote inference actor every few seconds: its reply is its heartbeat."""
-        if self.inference is None:
-            return
-        if self.inference_ping is None:
-            if time.monotonic() - self.last_ping >= min(PING_EVERY_S, self.heartbeats.timeout_s / 4 or PING_EVERY_S):
-                self.inference_ping = self.inference.pid.remote()
-                self.heartbeats.busy(("inference",))
-            return
-        ready, _ = ray.wait([self.inference_ping], timeout=0)
-        if ready:
-            self.inference_ping, self.last_ping = None, time.monotonic()
+        """A cheap call to each remote inference actor every few seconds: its reply is its heartbeat."""
+        every = min(PING_EVERY_S, self.heartbeats.timeout_s / 4 or PING_EVERY_S)
+        for node, actor in self.inference_actors.items():
+            ping = self.pings.get(node)
+            if ping is None:
+                if time.monotonic() - self.last_ping[node] >= every:
+                    self.pings[node] = actor.pid.remote()
+                    self.heartbeats.busy(("inference", node))
+                continue
+            if not ray.wait([ping], timeout=0)[0]:
+                continue
+            del self.pings[node]
+            self.last_ping[node] = time.monotonic()
             try:
-                ray.get(ready[0])
-            except ray.exceptions.RayActorError:
-                self.heartbeats.restarted(("inference",), still_busy=False)  # Ray restarts it; the next ping tells
-                return
-            self.heartbeats.progress(("inference",), still_busy=False)
+                ray.get(ping)
+            except ray.exceptions.RayActorError:  # Ray restarts it; the next ping tells
+                self.heartbeats.restarted(("inference", node), still_busy=False)
+                continue
+            self.heartbeats.progress(("inference", node), still_busy=False)
 
     def _restart_hung(self, name: tuple, quiet_s: float) -> None:
-        """Kill a component that has had work in flight for too long without a result. Samplers and the
-        inference actor are restarted by Ray (their calls in flight fail and are handled as a death); a
-        learner is replaced from the latest checkpoint when its failed training call comes back."""
+        """Kill a component that has had work in flight for too long without a result. Samplers and inference
+        actors are restarted by Ray (their calls in flight fail and are handled as a death); a learner is
+        replaced from the latest checkpoint when its failed training call comes back."""
         kind = name[0]
-        label = kind if len(name) == 1 else f"{kind} {name[1]}"
+        label = {"sampler": f"sampler {name[1]}", "learner": f"learner {name[1]}"}.get(kind, "inference")
+        if kind == "inference" and len(self.inference_actors) > 1:
+            label += f" on node {name[1][:8]}"
         self.hung_restarts += 1
         log.warning("%s made no progress for %.0f s with work in flight (hung?): killing it to restart it "
                     "(hang #%d; runtime.hang_timeout_s=%g)", label, quiet_s, self.hung_restarts,
                     self.heartbeats.timeout_s)
         self.heartbeats.restarted(name)
         if kind == "sampler":
-            ray.kill(self.samplers[name[1]], no_restart=False)
+            ray.kill(self.samplers[name[1]].actor, no_restart=False)
         elif kind == "learner":
             ray.kill(self.learners[name[1]], no_restart=True)
         else:
-            ray.kill(self.inference, no_restart=False)
-            self.inference_ping = None
-            # Samplers waiting for actions were stuck on inference, not on themselves: their clocks restart.
-            for i in range(len(self.samplers)):
-                self.heartbeats.restarted(("sampler", i), self.collects_in_flight[i] > 0)
+            ray.kill(self.inference_actors[name[1]], no_restart=False)
+            self.pings.pop(name[1], None)
+            # Its samplers were stuck on inference, not on themselves: their clocks restart.
+            for i, slot in self.samplers.items():
+                if slot.node == name[1]:
+                    self.heartbeats.restarted(("sampler", i), slot.in_flight > 0)
 
     def _on_sampler_death(self, index: int, error: Exception) -> None:
         # Every collect in flight on the dead process fails, and so may those sent while Ray restarts
         # it: the sampler counts as restarting until its next successful collect, and is logged once.
         # The chunks it was cutting are lost, which costs samples, not correctness: none was trained on.
-        if self.restarting[index]:
+        slot = self.samplers[index]
+        if slot.restarting:
             return
-        self.restarting[index] = True
-        self.heartbeats.restarted(("sampler", index), self.collects_in_flight[index] > 0)
-        self.sampler_restarts[index] += 1
+        slot.restarting = True
+        slot.restarts += 1
+        self.heartbeats.restarted(("sampler", index), slot.in_flight > 0)
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
-                    str(error).splitlines()[0][:200], self.sampler_restarts[index])
+                    str(error).splitlines()[0][:200], slot.restarts)
         # Calls to a restarting actor wait for its new process: it gets the population's state back.
-        sampler = self.samplers[index]
+        self._push_population_state(index)
+
+    def _push_population_state(self, index: int) -> None:
+        sampler = self.samplers[index].actor
         for pid, coeffs in self.shaping.items():
             sampler.set_reward_shaping.remote(pid, coeffs)
         if self.opponents:
-            for weights in self.opponents.values():
-                self._broadcast(weights, [sampler])
+            if not self.inference_actors:
+                for weights in self.opponents.values():
+                    self._broadcast(weights, [index])
             sampler.set_opponents.remote(sorted(self.opponents), [])
 
     def _restart_learner(self, pid: int, error: Exception) -> None:
@@ -342,7 +380,57 @@ class RayRuntime:
         self.learners[pid] = self._new_learner(pid, state, hyperparameters=True)
         self._publish(pid, self.learners[pid].weights.remote())
 
-    # -- population ----------------------------------------------------------------------------------------
+    # -- nodes that join or leave (a cluster) ------------------------------------------------------------------
+
+    def _check_nodes(self) -> None:
+        from asyncrl.runtime.cluster import alive_nodes
+
+        nodes = alive_nodes()
+        alive = {n.node_id for n in nodes}
+        if not nodes:
+            return
+        gone = {s.node for s in self.samplers.values()} - alive
+        for node in gone:
+            lost = [i for i, s in self.samplers.items() if s.node == node]
+            for i in lost:
+                self._drop_sampler(i)
+            log.warning("node %s left the cluster: its %d sampler(s) went with it; the run goes on with %d",
+                        node[:8], len(lost), len(self.samplers))
+        for node in [n for n in self.inference_actors if n not in alive]:
+            ray.kill(self.inference_actors.pop(node), no_restart=True)
+            self.pings.pop(node, None)
+            self.heartbeats.forget(("inference", node))
+        if self.plan.learner_node not in alive:
+            self.plan.learner_node = learner_node(nodes).node_id  # where dead learners come back
+        if not self.samplers:  # never none: one beside the learners, on the node that hosts them
+            self._start_samplers(self.plan.learner_node, 1)
+        for node in nodes:
+            if (count := added_samplers(self.plan, node, self.cfg)) > 0:
+                self._start_samplers(node.node_id, count)
+                log.info("node %s joined the cluster with %d CPU(s): started %d sampler(s) there", node.node_id[:8],
+                         node.cpus, count)
+
+    def _start_samplers(self, node: str, count: int) -> None:
+        weights = list(self.latest_weights.values())
+        if self.cfg.runtime.inference == "remote" and node not in self.inference_actors:
+            self.inference_actors[node] = self._new_inference(node, weights)
+            self.last_ping[node] = time.monotonic()
+            for ref in self.opponents.values():
+                self.inference_actors[node].set_weights.remote(ref)
+        for _ in range(count):
+            index = self._add_sampler(node, weights)
+            self.plan.samplers.append(node)
+            self._push_population_state(index)
+            self._fill_sampler(index)
+
+    def _drop_sampler(self, index: int) -> None:
+        slot = self.samplers.pop(index)
+        ray.kill(slot.actor, no_restart=True)
+        for ref in [r for r, (kind, i, _) in self.pending.items() if kind == "collect" and i == index]:
+            del self.pending[ref]
+        self.heartbeats.forget(("sampler", index))
+
+    # -- population --------------------------------------------------------------------------------------------
 
     def copy_policy(self, source: int, target: int) -> None:
         """PBT's exploit. Calls to one actor run in order, so the copy lands after the target's queued steps."""
@@ -354,11 +442,11 @@ class RayRuntime:
 
     def set_reward_shaping(self, policy: int, coeffs: dict) -> None:
         self.shaping[policy] = coeffs
-        for sampler in self.samplers:
-            sampler.set_reward_shaping.remote(policy, coeffs)
+        for slot in self.samplers.values():
+            slot.actor.set_reward_shaping.remote(policy, coeffs)
 
     def reward_shaping(self) -> dict | None:
-        return ray.get(self.samplers[0].reward_shaping.remote())
+        return ray.get(next(iter(self.samplers.values())).actor.reward_shaping.remote())
 
     def weights(self, policy: int) -> Weights:
         return ray.get(self.learners[policy].weights.remote())
@@ -368,27 +456,37 @@ class RayRuntime:
         inference before any sampler may ask for them."""
         new = {sid: ray.put(w) for sid, w in snapshots.items() if sid not in self.opponents}
         self.opponents = {sid: self.opponents.get(sid) or new[sid] for sid in snapshots}
-        if self.inference is not None:
-            ray.get([self.inference.set_weights.remote(ref) for ref in new.values()])
+        if self.inference_actors:
+            ray.get([a.set_weights.remote(ref) for a in self.inference_actors.values() for ref in new.values()])
         else:
             for ref in new.values():
                 self._broadcast(ref)
-        for sampler in self.samplers:
-            sampler.set_opponents.remote(sorted(self.opponents), dropped)
-        if self.inference is not None:
-            self.inference.drop.remote(dropped)
+        for slot in self.samplers.values():
+            slot.actor.set_opponents.remote(sorted(self.opponents), dropped)
+        for actor in self.inference_actors.values():
+            actor.drop.remote(dropped)
+
+    # -- inspection and shutdown -------------------------------------------------------------------------------
 
     def component_times(self) -> dict[str, dict[str, float]]:
-        """Components that do not report with their results: the remote inference actor."""
-        if self.inference is None:
+        """Components that do not report with their results: the remote inference actors, added up."""
+        if not self.inference_actors:
             return {}
-        return {"inference": ray.get(self.inference.timing.remote(), timeout=10)}
+        times: dict[str, float] = {}
+        for t in ray.get([a.timing.remote() for a in self.inference_actors.values()], timeout=10):
+            for k, v in t.items():
+                times[k] = times.get(k, 0.0) + v
+        return {"inference": times}
 
     def learner_pid(self, policy: int = 0) -> int:
         return ray.get(self.learners[policy].pid.remote())
 
     def sampler_pids(self) -> list[int]:
-        return ray.get([s.pid.remote() for s in self.samplers])
+        return ray.get([self.samplers[i].actor.pid.remote() for i in sorted(self.samplers)])
+
+    def sampler_nodes(self) -> dict[int, str]:
+        """Sampler index -> the node it was placed on."""
+        return {i: s.node for i, s in self.samplers.items()}
 
     def learner_states(self) -> dict[int, dict]:
         states = ray.get([self.learners[pid].state_dict.remote() for pid in self.policy_ids])
@@ -396,7 +494,7 @@ class RayRuntime:
 
     def shutdown(self) -> None:
         try:
-            ray.get([s.close.remote() for s in self.samplers], timeout=10)
+            ray.get([s.actor.close.remote() for s in self.samplers.values()], timeout=10)
         except Exception as e:  # a dead sampler's envs died with it
             log.warning("closing samplers: %s", e)
         if self.evaluator is not None:
@@ -404,7 +502,8 @@ class RayRuntime:
                 ray.get(self.evaluator.close.remote(), timeout=10)
             except Exception as e:  # a dead evaluator's env died with it
                 log.warning("closing the evaluator: %s", e)
-        for actor in [*self.samplers, *self.learners.values(), self.inference, self.evaluator]:
+        for actor in [*(s.actor for s in self.samplers.values()), *self.learners.values(),
+                      *self.inference_actors.values(), self.evaluator]:
             if actor is not None:
                 ray.kill(actor)
         if self.owns_ray:

@@ -30,7 +30,8 @@ class SerialRuntime:
         torch.set_num_threads(cfg.runtime.learner_threads)
         self.cfg, self.coordinator = cfg, coordinator
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
-        check_population_fits(cfg, self.spaces)
+        num_samplers = cfg.runtime.num_samplers or 1
+        check_population_fits(cfg, self.spaces, num_samplers)
         check_eval_fits(cfg, self.spaces)
         if learner_states:
             check_checkpoint_fits(cfg, self.spaces, learner_states)
@@ -44,7 +45,7 @@ class SerialRuntime:
             self.runner.set_weights(learner.weights())
         size = state_size(cfg, self.spaces)
         self.samplers = [build_sampler(cfg, i, LocalInference(self.runner), size)
-                         for i in range(cfg.runtime.num_samplers)]
+                         for i in range(num_samplers)]
         self.evaluator = Evaluator(cfg, self.spaces) if cfg.eval.period else None
         self.finished_evaluations: list = []
 
@@ -95,6 +96,9 @@ class SerialRuntime:
         for sampler in self.samplers:
             sampler.set_opponents(sorted(snapshots))
         self.runner.drop(dropped)
+
+    def layout(self) -> str:
+        return f"{len(self.samplers)} sampler(s) x {self.cfg.runtime.num_envs} envs"
 
     def component_times(self) -> dict[str, dict[str, float]]:
         return {}  # samplers and learners report with their results; inference runs inside the samplers
