@@ -1,6 +1,8 @@
 """Evaluation during training: the latest weights play fixed seeds every eval.period steps; best.pt keeps the
 best of them, exactly the weights that scored it."""
 
+import itertools
+
 import pytest
 
 from asyncrl.config.loader import load_config
@@ -20,10 +22,13 @@ def _evaluations(run_dir):
 @pytest.mark.parametrize("runtime", ["serial", pytest.param("ray", marks=pytest.mark.ray)])
 def test_evaluations_run_on_schedule_and_best_pt_holds_the_best_weights(tmp_path, runtime):
     cfg = load_config(["env=cartpole", f"runtime={runtime}", "runtime.num_envs=4", f"run_dir={tmp_path}",
-                       "train.env_steps=40000", "eval.period=8000", "eval.episodes=3", *QUIET])
+                       "train.env_steps=40000", "eval.period=8000", "eval.episodes=3", "eval.max_steps=200", *QUIET])
     summary = train(cfg)
     lines = _evaluations(tmp_path)
-    assert len(lines) >= 3, lines  # 40k steps, every 8k (an evaluation still running is not waited for)
+    # 40k steps, due every 8k; a due evaluation waits for the one running, and the last one is waited for.
+    assert len(lines) >= 3, lines
+    steps = [int(line.split("evaluation at ")[1].split(" frames")[0].replace(",", "")) for line in lines]
+    assert steps[0] >= 8000 and all(b - a >= 8000 for a, b in itertools.pairwise(steps)), steps
     best = summary["eval"]["best"]
     assert summary["eval"]["last"]["episodes"] == 3 and best["metric"] == "return"
     assert best["value"] >= summary["eval"]["last"]["return_mean"]
@@ -32,7 +37,7 @@ def test_evaluations_run_on_schedule_and_best_pt_holds_the_best_weights(tmp_path
     # best.pt replays exactly: the same seeds, greedy, give the same mean return with its weights.
     loaded = load_policy(str(tmp_path / "checkpoints" / "best.pt"))
     env = load_env_factory(cfg.env)(0)
-    episodes = play(loaded.model, env, 3, cfg.seed + EVAL_SEED_OFFSET, greedy=True, max_steps=100_000)
+    episodes = play(loaded.model, env, 3, cfg.seed + EVAL_SEED_OFFSET, greedy=True, max_steps=cfg.eval.max_steps)
     assert sum(e.ret for e in episodes) / 3 == pytest.approx(best["return_mean"])
 
 

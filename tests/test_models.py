@@ -197,8 +197,10 @@ def test_running_mean_std_matches_numpy(sizes, seed):
     for b in batches:
         rms.update(torch.as_tensor(b, dtype=torch.float32))
     data = np.concatenate(batches).astype(np.float32).astype(np.float64)
-    np.testing.assert_allclose(rms.mean.numpy(), data.mean(0), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(rms.var.numpy(), data.var(0), rtol=1e-6, atol=1e-6)
+    # Batch moments are taken in float32 (the input's precision), so agreement is to float32's ~1e-6 relative
+    # error per batch; a wrong merge is off by O(1).
+    np.testing.assert_allclose(rms.mean.numpy(), data.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rms.var.numpy(), data.var(0), rtol=1e-5, atol=1e-5)
     assert rms.count.item() == len(data)
 
 

@@ -185,9 +185,10 @@ class TrainingRun:
                 self.writer.write(metrics, frames)
                 log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, self._mean_return(),
                                        self.lag.as_tuple()))
-            if steps >= cfg.train.env_steps or self._target_reached():
-                return "completed"
-            if cfg.train.max_wall_s and now - start >= cfg.train.max_wall_s:
+            if (steps >= cfg.train.env_steps or self._target_reached()
+                    or (cfg.train.max_wall_s and now - start >= cfg.train.max_wall_s)):
+                for result, weights in self.runtime.finish_evaluation(cfg.runtime.hang_timeout_s or 120.0):
+                    self._on_evaluation(result, weights)
                 return "completed"
             if now - last_ckpt >= cfg.train.checkpoint_every_s:
                 last_ckpt = now

@@ -211,6 +211,24 @@ class RayRuntime:
         self.eval_in_flight = True
         return True
 
+    def finish_evaluation(self, timeout: float) -> list:
+        """The evaluation still running when the budget ran out, waited for up to ``timeout`` seconds: the
+        last weights' score is what a finished run is judged by. Empty when none runs or it did not finish."""
+        refs = [ref for ref, (kind, _, _) in self.pending.items() if kind == "eval"]
+        if not refs:
+            return []
+        ready, _ = ray.wait(refs, timeout=timeout)
+        if not ready:
+            log.warning("the evaluation in flight did not finish within %.0f s; the run ends without it", timeout)
+            return []
+        _, _, weights = self.pending.pop(ready[0])
+        self.eval_in_flight = False
+        try:
+            return [(ray.get(ready[0]), lambda: ray.get(weights))]
+        except ray.exceptions.RayActorError as e:
+            log.warning("the evaluator died during the last evaluation (%s)", str(e).splitlines()[0][:200])
+            return []
+
     def _publish(self, pid: int, weights: ray.ObjectRef) -> None:
         """A policy's new weights: the newest for evaluation, and sent to every consumer."""
         self.latest_weights[pid] = weights

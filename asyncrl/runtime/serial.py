@@ -57,6 +57,11 @@ class SerialRuntime:
         self.finished_evaluations.append((self.evaluator.evaluate(weights, env_steps), lambda: weights))
         return True
 
+    def finish_evaluation(self, timeout: float) -> list:
+        """Evaluations started after the last poll (they ran to completion when started)."""
+        finished, self.finished_evaluations = self.finished_evaluations, []
+        return finished
+
     def poll(self) -> Events:
         events = Events()
         events.evaluated, self.finished_evaluations = self.finished_evaluations, []
