@@ -8,7 +8,8 @@ For each total number of envs, Sample Factory runs first (`sf_examples.vizdoom.t
 then asyncrl (`python -m asyncrl.train experiment=<env>`, the recipe's layout: `--samplers` 1 x envs, pinned
 to one core, the learner on the other; `env=<env>` with the doom_basic recipe's runtime where the scenario has
 no recipe of its own), never both at once. Each system in its best layout here; both train the
-same model (conv 8x8/4-4x4/2-3x3/2, FC 512, GRU 512, 3x72x128 input), rollout 32, batch 1024, for the same
+same model (conv 8x8/4-4x4/2-3x3/2, FC 512, GRU 512, 3x72x128 input), rollout 32, the recipe's batch (1024 for
+doom_basic; Sample Factory is given the same), for the same
 number of frames (agent steps x frameskip 4). Printed and recorded per row:
 
 - FPS after start-up: SF's least-squares slope of frames against its log's timestamps from its first
@@ -163,11 +164,15 @@ def main() -> None:
     if any(n % WORKERS or n % args.samplers for n in args.envs):
         parser.error(f"--envs must be multiples of {WORKERS} (SF's workers) and of --samplers")
 
+    from asyncrl.config.loader import load_config
+
+    batch = load_config([*recipe(args.env), *args.ours]).algo.batch_size  # the recipe's; SF gets the same
     keep = args.keep or (Path(tempfile.mkdtemp(prefix="vs_sf_")) if args.curves else None)
     rows = []
     for n in args.envs:
         sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
-                                frames=args.frames, batched_sampling=args.sf_batched, timeout_s=args.timeout,
+                                frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
+                                timeout_s=args.timeout,
                                 experiment_dir=None if keep is None else keep / f"sf_{n}envs")
         print(f"SF {n} envs: {json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}",
               flush=True)
@@ -180,7 +185,7 @@ def main() -> None:
         rows.append((n, sf, ours, ratio))
 
     table = [f"{args.env}, frames per run: {args.frames:,}. Both systems: conv+FC512+GRU512 on 3x72x128, rollout "
-             f"32, batch 1024, CPU only. SF: {WORKERS} workers x envs/{WORKERS}, "
+             f"32, batch {batch}, CPU only. SF: {WORKERS} workers x envs/{WORKERS}, "
              f"{'with' if args.sf_batched else 'without'} batched sampling. asyncrl: `{' '.join(recipe(args.env))}`, "
              f"{args.samplers} sampler(s) x envs/{args.samplers}, extra overrides: {' '.join(args.ours) or 'none'}.",
              "",

@@ -100,6 +100,7 @@ class RayRuntime:
         self.learner_restarts = 0
         # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with these very refs.
         self.initial_weights = weights = [self.learners[pid].weights.remote() for pid in self.policy_ids]
+        self.constructor_weights: list[list] = []
         self.latest_weights = dict(zip(self.policy_ids, weights, strict=True))  # refs, for evaluation
         self.evaluator = (EvaluatorActor.options(max_restarts=-1, **self._on(plan.learner_node)).remote(cfg, spaces)
                           if cfg.eval.period else None)
@@ -141,6 +142,9 @@ class RayRuntime:
             self.cfg, self.spaces, pid, self.device, state, keep)
 
     def _new_inference(self, node: str, weights: list):
+        # Ray re-runs a dead actor's constructor with these very refs, and fails if they are gone (Ray's
+        # issue 53727: the reason for its "constructor arguments in the object store" error line at start).
+        self.constructor_weights.append(weights)
         gpus = self.gpus / 2 if self.gpus and node == self.plan.learner_node else 0
         return InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1, **self._on(node)).remote(
             self.cfg, self.spaces, self.device if gpus else "cpu", *weights)
