@@ -72,14 +72,19 @@ class Sampler(threading.Thread):
             if not ray.is_initialized():
                 continue
             rss: dict[str, int] = defaultdict(int)
+            engines = 0
             for proc in tree_processes(me, RAY_DAEMONS):
                 try:
-                    # Each process on its own line (role and pid); engines and idle workers pooled by role.
+                    # Each process on its own line (role and pid); idle workers pooled, engines averaged (their
+                    # number changes when one is restarted).
                     role = role_of(proc, me)
                     key = role if role in ("vizdoom engine", "ray worker (idle)", "gone") else f"{role} {proc.pid}"
                     rss[key] += proc.memory_info().rss
+                    engines += role == "vizdoom engine"
                 except psutil.Error:
                     continue
+            if engines:
+                rss["vizdoom engine (mean of all)"] = rss.pop("vizdoom engine") // engines
             try:
                 used, spilled = object_store_bytes()
             except Exception:  # the run is starting or stopping
@@ -126,16 +131,20 @@ def main() -> None:
         if len(series) < len(warm) // 2:
             continue  # a process that came and went (a restarted worker): not a series
         t, y = np.array([p[0] for p in series]), np.array([p[1] for p in series], dtype=np.float64)
-        rows.append((key, y[0] / 2**20, y[-1] / 2**20, growth_per_hour(t, y)))
+        late = t >= (t[0] + t[-1]) / 2
+        rows.append((key, y[0] / 2**20, y[-1] / 2**20, growth_per_hour(t, y), growth_per_hour(t[late], y[late])))
     store = np.array([s[2] for s in warm], dtype=np.float64)
     spilled = max((s[3] for s in samples), default=0)
     table = [f"{summary['frames']:,} frames in {summary['wall_s']:.0f} s ({summary['fps']:,.0f} frames/s), "
              f"{len(samples)} samples every {args.every:g} s, fitted after the first {ts[0] if len(ts) else 0:.0f} s; "
              f"overrides: {' '.join(overrides)}.", "",
-             "| process | RSS MiB after warm-up | RSS MiB at the end | growth %/hour |", "|---|---|---|---|"]
-    table += [f"| {k} | {a:,.0f} | {b:,.0f} | {g:+.1f} |" for k, a, b, g in rows]
+             "| process | RSS MiB after warm-up | RSS MiB at the end | growth %/hour | growth %/hour, last half |",
+             "|---|---|---|---|---|"]
+    table += [f"| {k} | {a:,.0f} | {b:,.0f} | {g:+.1f} | {h:+.1f} |" for k, a, b, g, h in rows]
     table += ["", f"Object store used: mean {store.mean() / 2**20:,.0f} MiB, max {store.max() / 2**20:,.0f} MiB, "
-              f"growth {growth_per_hour(ts, store):+.1f} %/hour; spilled to disk: {spilled / 2**20:,.0f} MiB."
+              f"growth {growth_per_hour(ts, store):+.1f} %/hour (last half: "
+              f"{growth_per_hour(ts[ts >= (ts[0] + ts[-1]) / 2], store[ts >= (ts[0] + ts[-1]) / 2]):+.1f}); "
+              f"spilled to disk: {spilled / 2**20:,.0f} MiB."
               if len(store) else "Object store: no samples."]
     print("\n".join(table))
     if args.record:

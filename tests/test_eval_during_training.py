@@ -31,6 +31,7 @@ def test_evaluations_run_on_schedule_and_best_pt_holds_the_best_weights(tmp_path
     assert steps[0] >= 8000 and all(b - a >= 8000 for a, b in itertools.pairwise(steps)), steps
     best = summary["eval"]["best"]
     assert summary["eval"]["last"]["episodes"] == 3 and best["metric"] == "return"
+    assert "is not among" not in (tmp_path / "train.log").read_text()  # the default metric is the mean return
     assert best["value"] >= summary["eval"]["last"]["return_mean"]
     assert sum("new best" in line for line in lines) >= 1
 

@@ -96,6 +96,7 @@ class TrainingRun:
                     stats.extras.setdefault(name, deque(maxlen=stats.window)).extend(values)
         self.lag = _LagStats()
         self.last_eval: dict | None = None
+        self.warned_eval_metric = False  # an eval.metric the env does not report is said once
         # Where each component's time went: over the whole session, and since the last console line.
         self.times, self.recent_times = TimeBreakdown(), TimeBreakdown()
         self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
@@ -205,10 +206,12 @@ class TrainingRun:
         frames = result["env_steps"] * self.cfg.env.frameskip
         self.writer.write({f"eval/{k}": float(v) for k, v in result.items()
                            if k not in ("policy", "version", "env_steps")}, frames)
-        value = result.get(cfg.metric)
+        value = result.get("return_mean" if cfg.metric == "return" else cfg.metric)
         if value is None:
-            log.warning("eval.metric=%s is not among this env's evaluation results (%s); keeping best.pt by the "
-                        "return", cfg.metric, ", ".join(sorted(result)))
+            if not self.warned_eval_metric:
+                log.warning("eval.metric=%s is not among this env's evaluation results (%s); keeping best.pt by "
+                            "the return", cfg.metric, ", ".join(sorted(result)))
+                self.warned_eval_metric = True
             value = result["return_mean"]
         best = self.counters["best_eval"]
         improved = best is None or value > best["value"]

@@ -1,4 +1,8 @@
-"""Thin Ray actors over the plain classes. Each method delegates; nothing here computes."""
+"""Thin Ray actors over the plain classes. Each method delegates; nothing here computes.
+
+Their calls record no Ray task events: a run makes several calls a second for days, and Ray keeps up to 100k
+task records in its GCS (and more in the state API's caches), which grows the GCS and the driver by tens of MiB
+an hour before any cap (measured by benchmarks/soak.py). The trainer's own timing and heartbeats cover them."""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ class RayInferenceClient:
                 ref = self.server.infer.remote(*request)
 
 
-@ray.remote
+@ray.remote(enable_task_events=False)
 class SamplerActor:
     def __init__(self, cfg: Config, index: int, core_index: int, spaces: EnvSpaces, state_size: int,
                  inference: ray.actor.ActorHandle | None, *weights: Weights):
@@ -95,7 +99,7 @@ class SamplerActor:
         return ray.get_runtime_context().get_node_id(), None if server is None else ray.get(server.node.remote())
 
 
-@ray.remote
+@ray.remote(enable_task_events=False)
 class InferenceActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, *weights: Weights):
         torch.set_num_threads(cfg.runtime.inference_threads)
@@ -127,7 +131,7 @@ class InferenceActor:
         return self.server.timing()
 
 
-@ray.remote
+@ray.remote(enable_task_events=False)
 class EvaluatorActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces):
         # Evaluation must not take CPU from sampling and learning: it runs on what they leave idle.
@@ -142,7 +146,7 @@ class EvaluatorActor:
         self.evaluator.close()
 
 
-@ray.remote
+@ray.remote(enable_task_events=False)
 class LearnerActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces, policy_id: int, device: str, state: dict | None = None,
                  restore_hyperparameters: bool = False):
