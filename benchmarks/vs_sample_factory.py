@@ -17,7 +17,7 @@ number of frames (agent steps x frameskip 4). Printed and recorded per row:
   and engine start-up; "whole" divides the frames by the wall time from spawn to exit instead.
 - peak memory of the whole process tree (Ray's daemons and workers included), as summed PSS (shared pages
   split among their users: the physical total) and summed RSS;
-- the mean episode return over the last 100 episodes (x0.01, the scenario's reward scale) at the end, so
+- the mean episode return over the last 100 episodes (in the scenario's reward scale: x0.01 for doom_basic, x1 for defend_the_center) at the end, so
   "as fast" is read beside "learning as well";
 - ours: where each component's time went (the trainer's end-of-run line).
 
@@ -190,7 +190,7 @@ def main() -> None:
              f"{args.samplers} sampler(s) x envs/{args.samplers}, extra overrides: {' '.join(args.ours) or 'none'}.",
              "",
              "| envs | SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
-             "peak PSS GiB SF / asyncrl | peak RSS GiB SF / asyncrl | return (last 100, x0.01) SF / asyncrl |",
+             "peak PSS GiB SF / asyncrl | peak RSS GiB SF / asyncrl | return (last 100, scenario reward scale) SF / asyncrl |",
              "|---|---|---|---|---|---|---|"]
     for n, sf, ours, ratio in rows:
         table.append(
