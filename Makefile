@@ -4,7 +4,8 @@ VENV ?= .venv
 # Users get whatever torch pip resolves for their machine (CUDA where there is one).
 # CI pins the CPU build first (see .ci/run), which this requirement then accepts.
 TORCH ?= torch
-ARGS ?= env=cartpole
+# The quickstart stops once CartPole is solved: a mean return of 475 over the last 20 episodes.
+ARGS ?= env=cartpole train.target_return=475
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
