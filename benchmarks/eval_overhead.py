@@ -27,9 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _record import append  # noqa: E402
+from cluster_fps import FRAMESKIP  # noqa: E402
 from vs_sample_factory import recipe  # noqa: E402
-
-FRAMESKIP = {"cartpole": 1}  # others: VizDoom's 4
 
 
 class EvaluatorCpu(threading.Thread):

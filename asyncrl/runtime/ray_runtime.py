@@ -226,11 +226,16 @@ class RayRuntime:
             log.warning("the evaluation in flight did not finish within %.0f s; the run ends without it", timeout)
             return []
         _, _, weights = self.pending.pop(ready[0])
+        return self._evaluation_result(ready[0], weights)
+
+    def _evaluation_result(self, ref: ray.ObjectRef, weights: ray.ObjectRef) -> list:
+        """A finished evaluation as [(metrics, a call that fetches its weights)]; empty if the evaluator died
+        (Ray restarts it; the next evaluation runs there)."""
         self.eval_in_flight = False
         try:
-            return [(ray.get(ready[0]), lambda: ray.get(weights))]
+            return [(ray.get(ref), lambda: ray.get(weights))]
         except ray.exceptions.RayActorError as e:
-            log.warning("the evaluator died during the last evaluation (%s)", str(e).splitlines()[0][:200])
+            log.warning("the evaluator died during an evaluation (%s)", str(e).splitlines()[0][:200])
             return []
 
     def _publish(self, pid: int, weights: ray.ObjectRef) -> None:
@@ -260,13 +265,7 @@ class RayRuntime:
             if kind == "collect":
                 self._on_collect(ref, index, payload, events)
             elif kind == "eval":
-                self.eval_in_flight = False
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayActorError as e:  # Ray restarts the evaluator; the next one runs there
-                    log.warning("the evaluator died during an evaluation (%s)", str(e).splitlines()[0][:200])
-                    continue
-                events.evaluated.append((result, lambda weights=payload: ray.get(weights)))
+                events.evaluated.extend(self._evaluation_result(ref, payload))
             else:
                 try:
                     metrics = ray.get(ref)
