@@ -96,3 +96,40 @@ def test_the_sampler_drops_the_broken_episode():
         assert result.valid.all()
     finally:
         group.close()
+
+
+def test_a_healthy_engine_is_renewed_between_episodes_after_engine_restart_episodes():
+    # The engine keeps ~0.3 kB per new_episode(): over a week of short episodes that is gigabytes, so a
+    # healthy engine is closed and a fresh one started between two episodes, with nothing dropped.
+    env = _env(engine_restart_episodes=3)
+    try:
+        env.reset(seed=3)
+        first = env.engine_pid
+        pids = [first]
+        for _ in range(6):
+            done = False
+            while not done:
+                _, _, terminated, truncated, info = env.step(0)
+                assert RESTARTED not in info
+                done = terminated or truncated
+            env.reset()
+            pids.append(env.engine_pid)
+        # Episodes 1-3 on the first engine, 4-6 on the second, the 7th starts a third.
+        assert pids[:3] == [first] * 3 and len(set(pids[3:6])) == 1 and len(set(pids)) == 3, pids
+        assert env.renewals == 2 and env.restarts == 0 and env.episodes_on_engine == 1
+        assert not _alive(first) and not _alive(pids[3]) and _alive(pids[-1])
+        assert sorted(p for p in engine_pids() if p in pids) == [pids[-1]]
+    finally:
+        env.close()
+
+
+def test_engine_restart_episodes_zero_keeps_one_engine():
+    env = _env(engine_restart_episodes=0)
+    try:
+        env.reset(seed=4)
+        first = env.engine_pid
+        for _ in range(5):
+            env.reset()
+        assert env.engine_pid == first and env.renewals == 0 and env.episodes_on_engine == 6
+    finally:
+        env.close()

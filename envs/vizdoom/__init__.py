@@ -27,7 +27,8 @@ __all__ = ["MATCHES", "SCENARIOS", "DoomEnv", "DoomMatch", "DoomSpec", "Head", "
            "get_match_spec", "get_spec", "make_env", "make_match", "match_names", "scenario_names"]
 
 # cfg.kwargs keys make_env accepts (all optional).
-KWARGS = ("width", "height", "render_resolution", "num_bots", "doom_map", "pin_core", "step_timeout")
+KWARGS = ("width", "height", "render_resolution", "num_bots", "doom_map", "pin_core", "step_timeout",
+          "engine_restart_episodes")
 
 
 def make_env(cfg: Any, env_index: int) -> DoomEnv:
@@ -40,6 +41,8 @@ def make_env(cfg: Any, env_index: int) -> DoomEnv:
     pin_core           pin this process and its engines to this core (int), or None (default): no pinning
     step_timeout       seconds a step may block before the engine counts as hung, is killed and replaced
                        (default 10); a dead or hung engine's episode is dropped, a new one starts
+    engine_restart_episodes  a healthy engine is replaced between episodes after this many (default 2000;
+                       0: never): the engine keeps ~0.3 kB per episode, which adds up over a week
 
     The engine starts on the first ``reset``; the trainer seeds it through ``reset(seed=...)``.
     """

@@ -52,18 +52,27 @@ class DoomEnv(gym.Env):
     An engine that dies mid-episode, or blocks a step for longer than ``step_timeout`` seconds (it is then
     killed), is replaced: that ``step`` returns the first observation of a new episode with
     ``info["episode_restarted"] = True``, and the trainer drops the broken episode (no stats, no training
-    on its last step)."""
+    on its last step).
+
+    A healthy engine is also replaced, between two episodes, every ``engine_restart_episodes`` episodes: the
+    engine keeps about 0.3 kB per ``new_episode()`` (measured on vizdoom 1.3.2: its anonymous memory grows
+    linearly with episodes and not with steps), which over a week of short episodes is gigabytes per engine.
+    A restart costs about 0.2 s."""
 
     metadata = {"render_modes": ["rgb_array"]}
     recovers_engine = True  # a match's players leave recovery to the match
 
     def __init__(self, spec: DoomSpec, frameskip: int = 4, width: int = 128, height: int = 72,
                  render_resolution: str = "160X120", num_bots: int | None = None, doom_map: str | None = None,
-                 pin_core: int | None = None, render_mode: str | None = None, step_timeout: float = 10.0):
+                 pin_core: int | None = None, render_mode: str | None = None, step_timeout: float = 10.0,
+                 engine_restart_episodes: int = 2000):
         if frameskip < 1:
             raise ValueError(f"frameskip={frameskip!r} is invalid: expected an integer >= 1")
         if not step_timeout > 0:
             raise ValueError(f"step_timeout={step_timeout!r} is invalid: expected seconds > 0")
+        if not (isinstance(engine_restart_episodes, int) and engine_restart_episodes >= 0):
+            raise ValueError(f"engine_restart_episodes={engine_restart_episodes!r} is invalid: expected an integer "
+                             ">= 1 (episodes per engine), or 0 to never replace a healthy engine")
         self.spec_ = spec
         self.frameskip = int(frameskip)
         self.size = (int(width), int(height))
@@ -100,6 +109,9 @@ class DoomEnv(gym.Env):
         self.engine_pid: int | None = None
         self.hang_detected: float | None = None  # seconds a step had been blocked when its engine was killed
         self.restarts = 0  # engines replaced after dying or hanging
+        self.engine_restart_episodes = engine_restart_episodes
+        self.episodes_on_engine = 0  # episodes the current engine has started
+        self.renewals = 0  # healthy engines replaced after engine_restart_episodes episodes
 
     # ---- engine -------------------------------------------------------------------------------------------
 
@@ -198,11 +210,14 @@ class DoomEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         engine_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed) % 2**32
+        if self.game is not None and self._engine_worn_out():
+            self._renew_engine()
         if self.game is not None:
             try:
                 if seed is not None:
                     self.game.set_seed(engine_seed)
                 self.game.new_episode()
+                self.episodes_on_engine += 1
                 self._start_episode()
                 return self._obs(self._frame(self.game.get_state()), self._last_vars), {}
             except ENGINE_FAILURES as e:
@@ -210,6 +225,7 @@ class DoomEnv(gym.Env):
                     raise
                 self._drop_engine(e, "between episodes")
         self.game = self._create_game(engine_seed)  # init() starts the first episode
+        self.episodes_on_engine = 1
         self._start_episode()
         return self._obs(self._frame(self.game.get_state()), self._last_vars), {}
 
@@ -234,6 +250,22 @@ class DoomEnv(gym.Env):
             return obs, 0.0, False, False, {**info, RESTARTED: True, RESTART_REASON: why}
         finally:
             self.call_started = None
+
+    def _engine_worn_out(self) -> bool:
+        # A match's players leave their engines to the match (long episodes: little to leak).
+        n = self.engine_restart_episodes
+        return self.recovers_engine and n > 0 and self.episodes_on_engine >= n
+
+    def _renew_engine(self) -> None:
+        """Close a healthy engine between episodes; the next ``reset`` starts a fresh one (class docstring)."""
+        game, pid, self.game, self.engine_pid = self.game, self.engine_pid, None, None
+        self.renewals += 1
+        try:
+            game.close()
+        except Exception as e:  # it died just now: make sure it is gone, the new one starts anyway
+            log.warning("closing a vizdoom engine for renewal failed (%r); killing it", e)
+            if pid is not None:
+                lifecycle.kill_engines([pid])
 
     def _drop_engine(self, error: Exception, when: str) -> str:
         """Forget a dead (or killed because hung) engine; the next ``reset`` starts a new one. Returns why."""
