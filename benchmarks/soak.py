@@ -8,6 +8,12 @@ daemons and workers, the VizDoom engines, named by role), and the object store's
 (read from the raylet, as `ray memory --stats-only` does). After a warm-up (the first fifth of the run: models,
 buffers and caches fill up), each series is fitted with a least-squares line; its slope is reported as a
 percentage of the series' mean per hour. The issue's bar: under 5% per hour, and nothing spilled.
+
+Each process is measured twice: RSS, and its private memory (RssAnon in /proc/PID/status), which is what a
+leak grows. They differ by file pages and shared memory: a process that reads objects from Ray's object
+store (the driver fetching the learner's state for every checkpoint) maps store pages, and its RSS grows as
+new objects land at offsets it has not touched before, up to the store's high-water mark. Those pages are
+the object store's memory (reported on its own line), counted in the reader's RSS without costing any.
 """
 
 from __future__ import annotations
@@ -62,7 +68,8 @@ class Sampler(threading.Thread):
     def __init__(self, every_s: float):
         super().__init__(daemon=True)
         self.every_s, self.stop = every_s, threading.Event()
-        self.samples: list[tuple[float, dict[str, int], int, int]] = []  # (t, rss by process key, store, spilled)
+        # (t, {process key: (rss, private)}, store used, spilled)
+        self.samples: list[tuple[float, dict[str, tuple[int, int]], int, int]] = []
 
     def run(self) -> None:
         import ray
@@ -72,6 +79,7 @@ class Sampler(threading.Thread):
             if not ray.is_initialized():
                 continue
             rss: dict[str, int] = defaultdict(int)
+            private: dict[str, int] = defaultdict(int)
             engines = 0
             for proc in tree_processes(me, RAY_DAEMONS):
                 try:
@@ -80,16 +88,27 @@ class Sampler(threading.Thread):
                     role = role_of(proc, me)
                     key = role if role in ("vizdoom engine", "ray worker (idle)", "gone") else f"{role} {proc.pid}"
                     rss[key] += proc.memory_info().rss
+                    private[key] += private_bytes(proc.pid)
                     engines += role == "vizdoom engine"
-                except psutil.Error:
+                except (psutil.Error, OSError):
                     continue
             if engines:
                 rss["vizdoom engine (mean of all)"] = rss.pop("vizdoom engine") // engines
+                private["vizdoom engine (mean of all)"] = private.pop("vizdoom engine") // engines
             try:
                 used, spilled = object_store_bytes()
             except Exception:  # the run is starting or stopping
                 continue
-            self.samples.append((time.monotonic() - start, dict(rss), used, spilled))
+            both = {key: (rss[key], private[key]) for key in rss}
+            self.samples.append((time.monotonic() - start, both, used, spilled))
+
+
+def private_bytes(pid: int) -> int:
+    """RssAnon: the process's own resident memory, without file pages and shared memory (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def growth_per_hour(ts: np.ndarray, ys: np.ndarray) -> float:
@@ -127,20 +146,24 @@ def main() -> None:
     ts = np.array([s[0] for s in warm])
     rows = []
     for key in sorted({k for s in warm for k in s[1]}):
-        series = [(s[0], s[1][key]) for s in warm if key in s[1]]
+        series = [(s[0], *s[1][key]) for s in warm if key in s[1]]
         if len(series) < len(warm) // 2:
             continue  # a process that came and went (a restarted worker): not a series
-        t, y = np.array([p[0] for p in series]), np.array([p[1] for p in series], dtype=np.float64)
+        t = np.array([p[0] for p in series])
+        rss, own = (np.array([p[i] for p in series], dtype=np.float64) for i in (1, 2))
         late = t >= (t[0] + t[-1]) / 2
-        rows.append((key, y[0] / 2**20, y[-1] / 2**20, growth_per_hour(t, y), growth_per_hour(t[late], y[late])))
+        rows.append((key, rss[0] / 2**20, rss[-1] / 2**20, growth_per_hour(t, rss), own[0] / 2**20, own[-1] / 2**20,
+                     growth_per_hour(t, own), growth_per_hour(t[late], own[late])))
     store = np.array([s[2] for s in warm], dtype=np.float64)
     spilled = max((s[3] for s in samples), default=0)
     table = [f"{summary['frames']:,} frames in {summary['wall_s']:.0f} s ({summary['fps']:,.0f} frames/s), "
              f"{len(samples)} samples every {args.every:g} s, fitted after the first {ts[0] if len(ts) else 0:.0f} s; "
              f"overrides: {' '.join(overrides)}.", "",
-             "| process | RSS MiB after warm-up | RSS MiB at the end | growth %/hour | growth %/hour, last half |",
-             "|---|---|---|---|---|"]
-    table += [f"| {k} | {a:,.0f} | {b:,.0f} | {g:+.1f} | {h:+.1f} |" for k, a, b, g, h in rows]
+             "| process | RSS MiB after warm-up -> end | RSS growth %/hour | private MiB after warm-up -> end | "
+             "private growth %/hour | private growth %/hour, last half |",
+             "|---|---|---|---|---|---|"]
+    table += [f"| {k} | {a:,.1f} -> {b:,.1f} | {g:+.1f} | {c:,.1f} -> {d:,.1f} | {h:+.1f} | {i:+.1f} |"
+              for k, a, b, g, c, d, h, i in rows]
     table += ["", f"Object store used: mean {store.mean() / 2**20:,.0f} MiB, max {store.max() / 2**20:,.0f} MiB, "
               f"growth {growth_per_hour(ts, store):+.1f} %/hour (last half: "
               f"{growth_per_hour(ts[ts >= (ts[0] + ts[-1]) / 2], store[ts >= (ts[0] + ts[-1]) / 2]):+.1f}); "
