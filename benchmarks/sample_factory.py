@@ -96,6 +96,7 @@ _FPS = re.compile(
 )
 _REWARD = re.compile(r"Avg episode reward: \[\(0, '(-?[\d.]+|nan)'\)")
 _COLLECTED = re.compile(r"Collected \{0: (\d+)\}, FPS: ([\d.]+)")
+_RESUMED = re.compile(r"Loaded experiment state at .*env_steps=(\d+)")
 
 
 def _stamp(line: str) -> float | None:
@@ -120,6 +121,7 @@ def parse_sf_log(lines: list[str]) -> dict:
     - reward_last: the last "Avg episode reward" (mean of the last `stats_avg`=100 episodes, env reward
       after the env's own scaling: x0.01 on doom_basic).
     - curve: [(frames, reward)] of every "Avg episode reward", at the frame count of the report before it.
+    - resumed_at_frames: the frame count a resumed run's learner loaded from its checkpoint (absent if none).
     """
     reports: list[tuple[float, int, float]] = []  # (time, total frames, 10-s fps)
     rewards: list[float] = []
@@ -138,6 +140,8 @@ def parse_sf_log(lines: list[str]) -> dict:
         elif m := _COLLECTED.search(line):
             out["frames"] = int(m.group(1))
             out["fps_sf_summary"] = float(m.group(2))
+        elif m := _RESUMED.search(line):
+            out["resumed_at_frames"] = int(m.group(1))
     if reports:
         out["fps_reported_last"] = reports[-1][2]
         out.setdefault("frames", reports[-1][1])
@@ -173,6 +177,7 @@ def sf_command(
     experiment: str,
     train_dir: Path,
     extra_args: tuple[str, ...] = (),
+    resume: bool = False,
 ) -> list[str]:
     return [
         str(_venv_python(venv)), "-m", "sf_examples.vizdoom.train_vizdoom",
@@ -180,7 +185,7 @@ def sf_command(
         f"--num_workers={num_workers}", f"--num_envs_per_worker={envs_per_worker}",
         f"--batch_size={batch_size}", f"--rollout={rollout}", f"--batched_sampling={batched_sampling}",
         f"--experiment={experiment}", f"--train_dir={train_dir}",
-        "--with_wandb=False", "--restart_behavior=overwrite",
+        "--with_wandb=False", f"--restart_behavior={'resume' if resume else 'overwrite'}",
         *extra_args,
     ]  # fmt: skip
 
@@ -215,6 +220,7 @@ def run_sample_factory(
     venv: str | os.PathLike = ".sf_venv",
     timeout_s: float | None = None,
     interval_s: float = 0.5,
+    resume: bool = False,
 ) -> dict:
     """Run one SF training to `frames` frames; return its figures (see `parse_sf_log`) plus
     `fps_mean_overall` (= fps_steady when the log allows it, else frames / wall_s), `peak_rss_bytes`
@@ -222,23 +228,27 @@ def run_sample_factory(
     `peak_pss_bytes` (the same with shared pages split: the physical total), `wall_s` (spawn to exit,
     startup included), `fps_wall` (frames / wall_s),
     `returncode`, `timed_out`, `cmd`, `log` (the captured output, kept in the experiment dir).
-    `experiment_dir=None` uses a temporary directory that is removed afterwards."""
+    `experiment_dir=None` uses a temporary directory that is removed afterwards. `resume`: continue the
+    experiment in `experiment_dir` from its latest checkpoint (SF restores its frame count), appending to
+    the kept log; the figures returned are this invocation's."""
     venv_path = ensure_sf_venv(venv)
     with tempfile.TemporaryDirectory(prefix="sf_bench_") as tmp:
         train_dir = Path(experiment_dir) if experiment_dir is not None else Path(tmp)
         train_dir.mkdir(parents=True, exist_ok=True)
         experiment = f"{env}_w{num_workers}x{envs_per_worker}{'_batched' if batched_sampling else ''}"
         cmd = sf_command(venv_path, env, num_workers, envs_per_worker, frames, batch_size, rollout,
-                         batched_sampling, experiment, train_dir, tuple(extra_args))  # fmt: skip
+                         batched_sampling, experiment, train_dir, tuple(extra_args), resume)  # fmt: skip
         log_path = train_dir / f"{experiment}.stdout.txt"
         lines: list[str] = []
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", WANDB_MODE="disabled")
+        # SF 2.1.1 calls torch.load() without weights_only, and torch >= 2.6 then refuses SF's own checkpoints
+        # (numpy scalars in them): SF logs "Could not load from checkpoint" and silently trains from scratch.
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", WANDB_MODE="disabled", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=child_env, start_new_session=True)  # fmt: skip
 
         def pump() -> None:
-            with open(log_path, "w") as f:
+            with open(log_path, "a" if resume else "w") as f:
                 for line in proc.stdout:  # type: ignore[union-attr]
                     lines.append(line)
                     f.write(line)

@@ -54,14 +54,17 @@ RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\
 
 
 def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO,
-                run_dir: Path | None = None) -> dict:
+                run_dir: Path | None = None, resume: bool = False) -> dict:
     """`python -m asyncrl.train <overrides>` for `frames` frames in a subprocess of its own session (so
     nothing it starts outlives it), from the checkout `repo` (another revision's worktree, say). ``run_dir``:
-    keep the run there, with its TensorBoard events (else a temporary directory, without them)."""
+    keep the run there, with its TensorBoard events (else a temporary directory, without them). ``resume``:
+    continue the run in ``run_dir`` from its latest checkpoint. Past ``timeout_s`` the run gets Ctrl-C (it
+    writes a final checkpoint)."""
     with tempfile.TemporaryDirectory(prefix="asyncrl_bench_") as tmp:
         kept = run_dir is not None
         run_dir = Path(run_dir) if kept else Path(tmp)
-        cmd = [sys.executable, "-m", "asyncrl.train", *overrides, f"run_dir={run_dir}", "restart_behavior=overwrite",
+        cmd = [sys.executable, "-m", "asyncrl.train", *overrides, f"run_dir={run_dir}",
+               f"restart_behavior={'resume' if resume else 'overwrite'}",
                f"train.env_steps={frames // FRAMESKIP}", "logging.wandb=disabled",
                f"logging.tensorboard={'true' if kept else 'false'}"]
         t0 = time.monotonic()
@@ -86,6 +89,7 @@ def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path 
     return {
         "fps_after_startup": summary.get("fps_after_startup"),
         "fps_wall": summary["frames"] / wall_s if summary.get("frames") else None,
+        "status": summary.get("status"), "run_wall_s": summary.get("wall_s"),  # all sessions of the run
         "frames": summary.get("frames"),
         "reward_last": (summary.get("policies", {}).get("0") or {}).get("return_mean_last100"),
         "policy_lag_mean": (summary.get("policy_lag") or {}).get("mean"),
@@ -107,10 +111,10 @@ def recipe(env: str) -> list[str]:
 
 
 def run_ours(env: str, num_envs: int, samplers: int, frames: int, extra: list[str], timeout_s: float,
-             run_dir: Path | None = None) -> dict:
+             run_dir: Path | None = None, resume: bool = False) -> dict:
     """The scenario's recipe with `num_envs` envs over `samplers` samplers."""
     layout = [f"runtime.num_samplers={samplers}", f"runtime.num_envs={num_envs // samplers}"]
-    return run_trainer([*recipe(env), *layout, *extra], frames, timeout_s, run_dir=run_dir)
+    return run_trainer([*recipe(env), *layout, *extra], frames, timeout_s, run_dir=run_dir, resume=resume)
 
 
 def draw_curves(rows: list, env: str, path: Path) -> None:
