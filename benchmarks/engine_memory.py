@@ -22,15 +22,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _record import append  # noqa: E402
+from proc_tree import private_bytes  # noqa: E402
 
 SAMPLES = 5  # readings per run, first and last included
-
-
-def engine_private_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no RssAnon for pid {pid}")
 
 
 def start_engine(scenario: str, timeout: bool):
@@ -60,7 +54,7 @@ def run(scenario: str, mode: str, count: int) -> list[tuple[int, int]]:
     try:
         for n in range(count + 1):
             if n in marks:
-                readings.append((n, engine_private_kib(pid)))
+                readings.append((n, private_bytes(pid) // 1024))
             if n == count:
                 break
             if mode == "episodes":

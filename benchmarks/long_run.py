@@ -32,6 +32,8 @@ from _record import append  # noqa: E402
 from sample_factory import parse_sf_log, run_sample_factory  # noqa: E402
 from vs_sample_factory import WORKERS, draw_curves, recipe, run_ours  # noqa: E402
 
+from asyncrl.run.run_dir import write_json  # noqa: E402
+
 REPO = HERE.parent
 SF_LOG_GLOB = "*.stdout.txt"
 NO_FRAME_LIMIT = 10**13  # asyncrl's budget is its wall time; frames are not its limit
@@ -49,18 +51,12 @@ def load_state(path: Path, args: argparse.Namespace) -> dict:
             "ours": {"chunks": [], "done": False}, "sf": {"chunks": [], "done": False}}
 
 
-def save_state(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(path)
-
-
 def start_chunk(state: dict, system: str, path: Path) -> dict:
     """A chunk's record, saved before it runs: if this invocation is killed (the session ended), the next
     one finds it without a wall time and counts it up to the last write of the killed run's log."""
     chunk = {"started_at": time.time()}
     state[system]["chunks"].append(chunk)
-    save_state(path, state)
+    write_json(path, state)
     return chunk
 
 
@@ -179,7 +175,7 @@ def main() -> None:
             ours_chunk(state, start_chunk(state, "ours", state_path), run_dir, minutes_left, args.ours)
         else:
             sf_chunk(state, start_chunk(state, "sf", state_path), sf_dir, minutes_left, batch)
-        save_state(state_path, state)
+        write_json(state_path, state)
     report(state, run_dir, sf_dir, args.curves, args.record)
 
 

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -47,6 +48,14 @@ def tree_processes(pid: int, extra_patterns: Iterable[str] = ()) -> list[psutil.
             if any(r.search(cmdline) for r in regexes):
                 procs[proc.pid] = proc
     return list(procs.values())
+
+
+def private_bytes(pid: int) -> int:
+    """RssAnon: the process's own resident memory, without file pages and shared memory (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def tree_memory(pid: int, extra_patterns: Iterable[str] = (), pss: bool = False) -> tuple[int, int, int]:

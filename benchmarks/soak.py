@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _record import append  # noqa: E402
-from proc_tree import tree_processes  # noqa: E402
+from proc_tree import private_bytes, tree_processes  # noqa: E402
 
 ROLES = [  # (role, pattern on the command line), first match wins
     ("sampler", r"ray::SamplerActor"), ("learner", r"ray::LearnerActor"), ("inference", r"ray::InferenceActor"),
@@ -106,13 +106,6 @@ class Sampler(threading.Thread):
             both = {key: (rss[key], private[key]) for key in rss}
             self.samples.append((time.monotonic() - start, both, used, spilled))
 
-
-def private_bytes(pid: int) -> int:
-    """RssAnon: the process's own resident memory, without file pages and shared memory (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def growth_per_hour(ts: np.ndarray, ys: np.ndarray) -> float:

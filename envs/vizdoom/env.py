@@ -16,7 +16,6 @@ Where we differ from SF on purpose:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -211,7 +210,8 @@ class DoomEnv(gym.Env):
         super().reset(seed=seed)
         engine_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed) % 2**32
         if self.game is not None and self._engine_worn_out():
-            self._renew_engine()
+            self.renewals += 1
+            self._release_engine(kill=False)  # healthy: it closes itself
         if self.game is not None:
             try:
                 if seed is not None:
@@ -256,14 +256,15 @@ class DoomEnv(gym.Env):
         n = self.engine_restart_episodes
         return self.recovers_engine and n > 0 and self.episodes_on_engine >= n
 
-    def _renew_engine(self) -> None:
-        """Close a healthy engine between episodes; the next ``reset`` starts a fresh one (class docstring)."""
-        game, pid, self.game, self.engine_pid = self.game, self.engine_pid, None, None
-        self.renewals += 1
+    def _release_engine(self, kill: bool) -> None:
+        """Forget the current engine and close it; the next ``reset`` starts a new one. ``kill``: SIGKILL it
+        first (a dead or hung engine must not linger). One that fails to close is killed anyway."""
+        game, pid, self.game, self.engine_pid, self.hang_detected = self.game, self.engine_pid, None, None, None
+        if kill and pid is not None:
+            lifecycle.kill_engines([pid])
         try:
             game.close()
-        except Exception as e:  # it died just now: make sure it is gone, the new one starts anyway
-            log.warning("closing a vizdoom engine for renewal failed (%r); killing it", e)
+        except Exception:  # a dead engine cannot close cleanly; make sure it is gone
             if pid is not None:
                 lifecycle.kill_engines([pid])
 
@@ -273,12 +274,8 @@ class DoomEnv(gym.Env):
                  else f"died ({type(error).__name__})")
         why = f"vizdoom engine of {self.spec_.name} {cause} {when}; replaced by a new one (restart #{self.restarts + 1})"
         log.warning("%s; the episode is dropped", why)
-        if self.engine_pid is not None:
-            lifecycle.kill_engines([self.engine_pid])  # a half-dead engine must not linger
-        game, self.game, self.engine_pid, self.hang_detected = self.game, None, None, None
+        self._release_engine(kill=True)
         self.restarts += 1
-        with contextlib.suppress(Exception):
-            game.close()
         return why
 
     def _step(self, action):
