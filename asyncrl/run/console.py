@@ -18,10 +18,16 @@ def human(n: float) -> str:
 
 
 def progress_line(env_steps: int, budget: int, frameskip: int, fps: float, mean_return: float | None,
-                  lag: tuple[float, float, float] | None, width: int = 20) -> str:
+                  lag: tuple[float, float, float] | None, elapsed_s: float = 0.0, max_wall_s: float = 0.0,
+                  width: int = 20) -> str:
+    """With a wall-time limit (`train.max_wall_s`) the run ends at whichever limit comes first, so the bar
+    shows the further one along and the ETA the nearer one."""
     frac = min(1.0, env_steps / budget)
-    bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
     remaining = (budget - env_steps) * frameskip / fps if fps > 0 else float("inf")
+    if max_wall_s:
+        frac = max(frac, min(1.0, elapsed_s / max_wall_s))
+        remaining = min(remaining, max_wall_s - elapsed_s)
+    bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
     eta = format_duration(remaining) if remaining != float("inf") else "?"
     ret = "n/a" if mean_return is None else f"{mean_return:.2f}"
     lag_s = "n/a" if lag is None else f"{lag[0]:.0f}/{lag[1]:.1f}/{lag[2]:.0f}"

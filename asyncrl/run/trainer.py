@@ -185,7 +185,7 @@ class TrainingRun:
                     metrics |= {k if pid == 0 else f"policy{pid}/{k}": v for k, v in stats.summary().items()}
                 self.writer.write(metrics, frames)
                 log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, self._mean_return(),
-                                       self.lag.as_tuple()))
+                                       self.lag.as_tuple(), now - start, cfg.train.max_wall_s))
             if (steps >= cfg.train.env_steps or self._target_reached()
                     or (cfg.train.max_wall_s and now - start >= cfg.train.max_wall_s)):
                 for result, weights in self.runtime.finish_evaluation(cfg.runtime.hang_timeout_s or 120.0):
