@@ -107,7 +107,6 @@ class Sampler(threading.Thread):
             self.samples.append((time.monotonic() - start, both, used, spilled))
 
 
-
 def growth_per_hour(ts: np.ndarray, ys: np.ndarray) -> float:
     """Theil-Sen slope (median of all pairwise slopes: robust to brief spikes) as a percentage of the mean,
     per hour."""
