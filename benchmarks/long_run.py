@@ -66,6 +66,13 @@ def close_killed_chunk(chunks: list[dict], last_write: Path) -> None:
         chunks[-1].update(wall_s=max(0.0, mtime - chunks[-1]["started_at"]), killed=True)
 
 
+def min_chunk_minutes(state: dict) -> float:
+    """The shortest chunk worth starting. Sample Factory's first chunk must live past its startup and its first
+    checkpoint (every 120 s by default): without one the next invocation cannot resume it and would start over."""
+    sf_first = state["ours"]["done"] and not state["sf"]["chunks"]
+    return 10.0 if sf_first else 2.0
+
+
 def ours_chunk(state: dict, chunk: dict, run_dir: Path, minutes_left: float, extra: list[str]) -> None:
     """asyncrl until its accumulated wall time (its own count, kept in its checkpoints) reaches --hours, or
     this invocation's time is up."""
@@ -168,7 +175,7 @@ def main() -> None:
     close_killed_chunk(state["sf"]["chunks"], next(iter(sf_dir.glob(SF_LOG_GLOB)), sf_dir / "none"))
     while not state["sf"]["done"]:
         minutes_left = (deadline - time.monotonic()) / 60
-        if minutes_left < 2:
+        if minutes_left < min_chunk_minutes(state):
             print(f"time is up for this invocation; run the same command again to go on ({state_path})")
             return
         if not state["ours"]["done"]:
