@@ -139,7 +139,8 @@ def report(state: dict, run_dir: Path, sf_dir: Path, curves: Path | None, record
              f"{'n/a' if ours_return is None else f'{ours_return:.2f}'} |", "",
              f"Ratio of frames/s: {fps_ours / fps_sf:.2f}x."]
     if curves:
-        sf = {"curve": curve, "fps_mean_overall": fps_sf}
+        resumes = [c["resumed_at_frames"] for c in state["sf"]["chunks"] if c.get("resumed_at_frames")]
+        sf = {"curve": curve, "fps_mean_overall": fps_sf, "resumes": resumes}
         ours = {"run_dir": str(run_dir), "fps_after_startup": fps_ours}
         draw_curves([(state["envs"], sf, ours, None)], state["env"], curves)
         table += ["", f"Learning curves: `{curves}`."]

@@ -130,7 +130,12 @@ def draw_curves(rows: list, env: str, path: Path) -> None:
     for ax, (n, sf, ours, _) in zip(axes[0], rows, strict=True):
         if sf.get("curve"):
             frames, rewards = zip(*sf["curve"], strict=True)
-            ax.plot(frames, rewards, label=f"Sample Factory 2.1.1 ({_num(sf.get('fps_mean_overall'))} frames/s)")
+            (line,) = ax.plot(frames, rewards,
+                              label=f"Sample Factory 2.1.1 ({_num(sf.get('fps_mean_overall'))} frames/s)")
+            # SF restarts its 100-episode window on a resume, so its curve dips there: mark them, not hide them.
+            for i, resumed_at in enumerate(sf.get("resumes", ())):
+                ax.axvline(resumed_at, color=line.get_color(), linestyle=":", linewidth=0.8,
+                           label="Sample Factory resumed (its window restarts)" if i == 0 else None)
         if ours.get("run_dir"):
             c = read_curve(Path(ours["run_dir"]), "stats/return_mean")
             ax.plot(c.frames, c.values, label=f"asyncrl ({_num(ours['fps_after_startup'])} frames/s)")
