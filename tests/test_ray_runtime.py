@@ -62,6 +62,40 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
         runtime.shutdown()
 
 
+def test_a_sampler_killed_while_idle_is_counted_and_logged_by_its_new_process(tmp_path, caplog):
+    """A sampler that dies with no call in flight fails no call: Ray queues the next ones for its new process.
+    The driver must still see the death, by the new process id on the next collect."""
+    import os
+    import signal
+    import time
+
+    import ray
+
+    from asyncrl.runtime.coordinator import Coordinator
+    from asyncrl.runtime.ray_runtime import RayRuntime
+
+    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
+    coordinator = Coordinator(cfg.algo.batch_size)
+    runtime = RayRuntime(cfg, coordinator)
+    try:
+        while coordinator.env_steps < 3000:
+            runtime.poll()
+        # Without polls nothing new is asked of it: once its calls in flight are done, sampler 1 is idle.
+        in_flight = [meta for meta, (kind, index, _) in runtime.pending.items() if kind == "collect" and index == 1]
+        assert len(ray.wait(in_flight, num_returns=len(in_flight), timeout=60)[0]) == len(in_flight)
+        victim = runtime.sampler_pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(3)  # Ray sees the death and queues later calls for the restarted process
+        deadline = time.monotonic() + 120
+        while runtime.sampler_restarts[1] == 0 and time.monotonic() < deadline:
+            runtime.poll()
+        assert runtime.sampler_restarts == [0, 1]
+        assert "sampler 1 died" in caplog.text
+        assert runtime.sampler_pids()[1] != victim
+    finally:
+        runtime.shutdown()
+
+
 def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplog):
     import os
     import signal

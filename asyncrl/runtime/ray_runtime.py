@@ -56,6 +56,8 @@ class _Sampler:
     in_flight: int = 0
     restarts: int = 0
     restarting: bool = False  # died; counts as restarting until its next good collect
+    process_id: int | None = None  # the OS process of its latest good collect
+    dead_process_id: int | None = None  # the process whose death was last handled
 
 
 class RayRuntime:
@@ -302,7 +304,7 @@ class RayRuntime:
         except ray.exceptions.RayActorError as e:
             self._on_sampler_death(index, e)
             return
-        slot.restarting = False
+        self._check_process(index, meta.process_id)
         self.heartbeats.progress(("sampler", index), slot.in_flight > 0)
         self.coordinator.add(trajectories, meta)
         events.collected.append(meta)
@@ -355,7 +357,18 @@ class RayRuntime:
                 if slot.node == name[1]:
                     self.heartbeats.restarted(("sampler", i), slot.in_flight > 0)
 
-    def _on_sampler_death(self, index: int, error: Exception) -> None:
+    def _check_process(self, index: int, process_id: int) -> None:
+        """A good collect came from ``process_id``. A sampler that died with nothing in flight fails no call:
+        Ray restarts it and queues the next calls for the new process, so its death shows only here, as a new
+        process. Its reward shaping and opponents died with it and are sent again."""
+        slot = self.samplers[index]
+        if process_id == slot.dead_process_id:  # a collect the dead process finished before it died
+            return
+        if slot.process_id is not None and process_id != slot.process_id and not slot.restarting:
+            self._on_sampler_death(index, f"its process {slot.process_id} was replaced by {process_id}")
+        slot.process_id, slot.restarting = process_id, False
+
+    def _on_sampler_death(self, index: int, error: Exception | str) -> None:
         # Every collect in flight on the dead process fails, and so may those sent while Ray restarts
         # it: the sampler counts as restarting until its next successful collect, and is logged once.
         # The chunks it was cutting are lost, which costs samples, not correctness: none was trained on.
@@ -363,6 +376,7 @@ class RayRuntime:
         if slot.restarting:
             return
         slot.restarting = True
+        slot.dead_process_id = slot.process_id
         slot.restarts += 1
         self.heartbeats.restarted(("sampler", index), slot.in_flight > 0)
         log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,

@@ -12,6 +12,7 @@ each policy gets the columns it played, with a ``valid`` mask when it did not pl
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class CollectMeta:
     timing: dict[str, float] = field(default_factory=dict)
     # Episodes an env dropped since the previous collect because its simulator failed: "env 3: why".
     env_restarts: list[str] = field(default_factory=list)
+    # The OS process that collected it: a new one tells the driver that the sampler was restarted, even
+    # when it died with no call in flight to fail (idle under backpressure, or between two calls).
+    process_id: int = field(default_factory=os.getpid)
 
 
 class _Buffers:
