@@ -307,7 +307,9 @@ def test_a_doom_run_outlives_a_dead_sampler_engine_and_driver_and_finishes_its_b
         return [pid for pid, c in first.alive().items() if re.search(pattern, c)]
 
     try:
-        _wait_for(first, "first checkpoint", lambda: _checkpoints(run_dir))
+        # Not before both samplers collect: one killed while Ray still constructs it is recreated with no call
+        # failed and no process seen, so nothing can tell (Ray prints it). 1000 steps is ~3 s of collecting.
+        _wait_for(first, "a checkpoint at 1000 steps", lambda: [c for c in _checkpoints(run_dir) if c[0] >= 1000])
         sampler = _wait_for(first, "a sampler process", lambda: live(r"ray::SamplerActor"))[0]
         os.kill(sampler, signal.SIGKILL)
         _wait_for(first, "the sampler's death in train.log", lambda: "died" in log.read_text() and "sampler" in
