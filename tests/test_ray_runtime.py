@@ -1,13 +1,27 @@
 """The Ray runtime end to end: remote batched inference, backpressure, and actors built from tests' envs."""
 
+import os
+import signal
+import time
+
 import pytest
+import ray
 
 from asyncrl.config.loader import load_config
 from asyncrl.run.trainer import train
+from asyncrl.runtime.coordinator import Coordinator
+from asyncrl.runtime.ray_runtime import RayRuntime
 
 pytestmark = pytest.mark.ray
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
+
+
+def _runtime(tmp_path, *overrides: str, restore=None) -> tuple[Coordinator, RayRuntime]:
+    """A Ray runtime that the test drives by polling it, without the trainer around it."""
+    cfg = load_config(["runtime=ray", *overrides, f"run_dir={tmp_path}", *QUIET])
+    coordinator = Coordinator(cfg.algo.batch_size)
+    return coordinator, RayRuntime(cfg, coordinator, restore=restore)
 
 
 def test_remote_inference_serves_two_samplers(tmp_path):
@@ -28,16 +42,7 @@ def test_recurrent_policy_with_a_test_env_factory(tmp_path):
 
 
 def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
-    import os
-    import signal
-    import time
-
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
-
-    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
-    coordinator = Coordinator(cfg.algo.batch_size)
-    runtime = RayRuntime(cfg, coordinator)
+    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
     try:
         while coordinator.env_steps < 5000:
             runtime.poll()
@@ -65,18 +70,7 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
 def test_a_sampler_killed_while_idle_is_counted_and_logged_by_its_new_process(tmp_path, caplog):
     """A sampler that dies with no call in flight fails no call: Ray queues the next ones for its new process.
     The driver must still see the death, by the new process id on the next collect."""
-    import os
-    import signal
-    import time
-
-    import ray
-
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
-
-    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
-    coordinator = Coordinator(cfg.algo.batch_size)
-    runtime = RayRuntime(cfg, coordinator)
+    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
     try:
         while coordinator.env_steps < 3000:
             runtime.poll()
@@ -97,16 +91,9 @@ def test_a_sampler_killed_while_idle_is_counted_and_logged_by_its_new_process(tm
 
 
 def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplog):
-    import os
-    import signal
-    import time
-
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
-
-    cfg = load_config(["runtime=ray", "runtime.num_samplers=1", "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
-    coordinator, saved = Coordinator(cfg.algo.batch_size), {}
-    runtime = RayRuntime(cfg, coordinator, restore=lambda: saved.get("learners"))
+    saved = {}
+    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=1", "runtime.num_envs=4",
+                                    restore=lambda: saved.get("learners"))
     try:
         trained = 0
         while trained < 3:
@@ -125,19 +112,8 @@ def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplo
 
 
 def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
-    import os
-    import signal
-    import time
-
-    import ray
-
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
-
-    cfg = load_config(["runtime=ray", "runtime.inference=remote", "runtime.num_samplers=1", "runtime.num_envs=4",
-                       f"run_dir={tmp_path}", *QUIET])
-    coordinator = Coordinator(cfg.algo.batch_size)
-    runtime = RayRuntime(cfg, coordinator)
+    coordinator, runtime = _runtime(tmp_path, "runtime.inference=remote", "runtime.num_samplers=1",
+                                    "runtime.num_envs=4")
     try:
         while coordinator.env_steps < 2000:
             runtime.poll()
@@ -156,20 +132,11 @@ def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
 @pytest.mark.parametrize("victim", ["sampler", "learner", "inference"])
 def test_a_stopped_component_is_named_killed_and_restarted(tmp_path, caplog, victim):
     """SIGSTOP freezes a process without killing it: only the heartbeat can tell, after hang_timeout_s."""
-    import os
-    import signal
-    import time
-
-    import ray
-
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
-
-    cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=2", "runtime.hang_timeout_s=3",
-                       f"runtime.inference={'remote' if victim == 'inference' else 'local'}", f"run_dir={tmp_path}",
-                       *QUIET])
-    coordinator, saved = Coordinator(cfg.algo.batch_size), {}
-    runtime = RayRuntime(cfg, coordinator, restore=lambda: saved.get("learners"))
+    saved = {}
+    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=2",
+                                    "runtime.hang_timeout_s=3",
+                                    f"runtime.inference={'remote' if victim == 'inference' else 'local'}",
+                                    restore=lambda: saved.get("learners"))
     try:
         trained = 0
         while trained < 2:
