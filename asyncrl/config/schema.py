@@ -132,7 +132,9 @@ class RuntimeConfig:
     env_groups: int | None = None  # 1 or 2 groups of a sampler's envs; None: 2 with remote inference, else 1
     device: str = "auto"  # auto | cpu | cuda: where the learner and remote inference run
     pin_cores: bool = False  # pin sampler i (and the simulator processes it starts) to core i mod cores
-    precision: str = "fp32"  # fp32 | bf16: encoder and core (learner and inference) under bfloat16 autocast; heads fp32
+    # auto | fp32 | bf16: bf16 runs encoder and core (learner and inference) in bfloat16, heads in float32. auto:
+    # bf16 where the learner's device does it natively (a CPU with AVX512_BF16 or AMX, a GPU), else fp32.
+    precision: str = "auto"
     sampler_threads: int = 1  # torch threads per sampler
     learner_threads: int = 1  # torch threads of the learner
     inference_threads: int = 1  # torch threads of the remote inference actor
@@ -147,7 +149,7 @@ class RuntimeConfig:
         _choice("runtime.kind", self.kind, ("ray", "serial"))
         _choice("runtime.inference", self.inference, ("local", "remote"))
         _choice("runtime.device", self.device, ("auto", "cpu", "cuda"))
-        _choice("runtime.precision", self.precision, ("fp32", "bf16"))
+        _choice("runtime.precision", self.precision, ("auto", "fp32", "bf16"))
         _check(self.num_samplers is None or self.num_samplers >= 1, "runtime.num_samplers", self.num_samplers,
                "expected an integer >= 1, or null for one per free CPU")
         _check(self.num_envs >= 1, "runtime.num_envs", self.num_envs, "expected an integer >= 1")

@@ -23,12 +23,13 @@ from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
 from asyncrl.run.run_dir import prepare_run_dir, write_config, write_json
-from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, native_bf16, policy_ids
+from asyncrl.hardware import PrecisionError
+from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.timing import TimeBreakdown
 
 log = logging.getLogger("asyncrl")
-USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, PopulationError, ConfigError)
+USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, PopulationError, ConfigError, PrecisionError)
 
 
 def _make_runtime(cfg: Config, coordinator: Coordinator, learner_states: dict | None, restore):
@@ -119,9 +120,7 @@ class TrainingRun:
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
             write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
-            if cfg.runtime.precision == "bf16" and not native_bf16(self.runtime.device):
-                log.warning("runtime.precision=bf16 but this %s has no native bfloat16: it is emulated, slower "
-                            "than float32; runtime.precision=fp32 would be faster here", self.runtime.device)
+            log.info("precision %s (%s)", self.runtime.precision.value, self.runtime.precision.reason)
             self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
                                                self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.

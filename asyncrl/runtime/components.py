@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import gymnasium as gym
 import torch
 
 from asyncrl.config.schema import Config, EnvConfig
+from asyncrl.hardware import Precision, native_bf16, resolve_precision
 from asyncrl.inference.client import InferenceClient
 from asyncrl.learning.learner import Learner
 from asyncrl.models.actor_critic import ActorCritic
@@ -95,17 +96,18 @@ def resolve_device(device: str, cluster_gpus: float | None = None) -> str:
     return device
 
 
-def native_bf16(device: str) -> bool:
-    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or an x86 CPU with
-    AVX512_BF16 or AMX (elsewhere torch emulates bfloat16, slower than float32)."""
-    if device == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+def with_precision(cfg: Config, device: str) -> tuple[Config, Precision]:
+    """``cfg`` with ``runtime.precision`` decided for ``device`` (``auto`` resolved), and why."""
+    precision = resolve_precision(cfg.runtime.precision, device, native_bf16(device))
+    return replace(cfg, runtime=replace(cfg.runtime, precision=precision.value)), precision
+
+
+def precision_on(cfg: Config, device: str) -> str:
+    """The precision of a policy copy on ``device``: a CPU copy (a sampler's, or CPU inference beside a GPU
+    learner) runs in float32 where this CPU would only emulate bfloat16."""
+    if cfg.runtime.precision == "bf16" and device == "cpu" and not native_bf16("cpu"):
+        return "fp32"
+    return cfg.runtime.precision
 
 
 def check_checkpoint_fits(cfg: Config, spaces: EnvSpaces, learner_states: dict[int, dict]) -> None:

@@ -19,7 +19,7 @@ from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
 from asyncrl.runtime.affinity import learner_cores, pin_process, sampler_core
-from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler, policy_ids
+from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler, policy_ids, precision_on
 
 
 class RayInferenceClient:
@@ -60,7 +60,7 @@ class SamplerActor:
         self.runner = None
         if inference is None:
             self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg),
-                                       precision=cfg.runtime.precision)
+                                       precision=precision_on(cfg, "cpu"))
             for w in weights:
                 self.runner.set_weights(w)
             client = LocalInference(self.runner)
@@ -104,7 +104,7 @@ class InferenceActor:
     def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, *weights: Weights):
         torch.set_num_threads(cfg.runtime.inference_threads)
         runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg), device=device,
-                              precision=cfg.runtime.precision)
+                              precision=precision_on(cfg, device))
         for w in weights:
             runner.set_weights(w)
         self.server = BatchingInference(runner)

@@ -32,6 +32,7 @@ from asyncrl.runtime.components import (
     probe_spaces,
     resolve_device,
     state_size,
+    with_precision,
 )
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
@@ -75,6 +76,8 @@ class RayRuntime:
         plan, device = None, None
         if not self.clustered:  # bad input fails before Ray starts: nothing to clean up
             device = resolve_device(rt.device)
+            cfg, self.precision = with_precision(cfg, device)
+            self.cfg = cfg
             plan = plan_local(os.cpu_count() or 1, cfg)
             check_population_fits(cfg, spaces, plan.num_samplers)
         actors = (plan.num_samplers + len(plan.inference_nodes) + len(self.policy_ids) + int(bool(cfg.eval.period))
@@ -86,6 +89,9 @@ class RayRuntime:
 
                 nodes = alive_nodes()
                 device = resolve_device(rt.device, cluster_gpus=sum(n.gpus for n in nodes))
+                # The driver's CPU stands for the cluster's: the learner runs on a GPU node or on this one.
+                cfg, self.precision = with_precision(cfg, device)
+                self.cfg = cfg
                 plan = plan_cluster(nodes, cfg)
                 check_population_fits(cfg, spaces, plan.num_samplers)
             except Exception:

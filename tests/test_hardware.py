@@ -1,0 +1,49 @@
+"""Precision decided from what the machine computes natively: no test here depends on this machine's CPU."""
+
+import pytest
+
+from asyncrl.config.loader import load_config
+from asyncrl.hardware import NATIVE_BF16_ENV, PrecisionError, native_bf16, resolve_precision
+from asyncrl.runtime.components import precision_on, with_precision
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_auto_takes_bf16_only_where_it_is_native(device):
+    assert resolve_precision("auto", device, native=True).value == "bf16"
+    assert resolve_precision("auto", device, native=False).value == "fp32"
+    assert "no native bfloat16" in resolve_precision("auto", device, native=False).reason
+
+
+def test_explicit_fp32_is_kept_and_explicit_bf16_is_kept_where_native():
+    assert resolve_precision("fp32", "cpu", native=True).value == "fp32"
+    assert resolve_precision("bf16", "cpu", native=True).value == "bf16"
+
+
+def test_explicit_bf16_where_it_would_be_emulated_is_refused_in_one_line():
+    with pytest.raises(PrecisionError) as e:
+        resolve_precision("bf16", "cpu", native=False)
+    message = str(e.value)
+    assert "\n" not in message and "AVX512_BF16" in message and "runtime.precision=auto" in message
+
+
+@pytest.mark.parametrize("forced", ["0", "1"])
+def test_the_cpu_check_can_be_overridden(monkeypatch, forced):
+    monkeypatch.setenv(NATIVE_BF16_ENV, forced)
+    assert native_bf16("cpu") is (forced == "1")
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_every_doom_recipe_resolves_to_what_the_cpu_does_natively(monkeypatch, native):
+    monkeypatch.setenv(NATIVE_BF16_ENV, native)
+    for recipe in ("doom_basic", "doom_defend_the_center", "doom_health_gathering"):
+        cfg = load_config([f"experiment={recipe}"])
+        assert cfg.runtime.precision == "auto"
+        resolved, _ = with_precision(cfg, "cpu")
+        assert resolved.runtime.precision == ("bf16" if native == "1" else "fp32")
+
+
+def test_cpu_policy_copies_beside_a_bf16_gpu_learner_run_fp32_without_native_cpu_bf16(monkeypatch):
+    monkeypatch.setenv(NATIVE_BF16_ENV, "0")
+    cfg = load_config(["env=cartpole", "runtime.precision=bf16"])
+    assert precision_on(cfg, "cpu") == "fp32"
+    assert precision_on(cfg, "cuda") == "bf16"
