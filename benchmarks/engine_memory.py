@@ -7,7 +7,7 @@ Two runs of one engine (160x120, no window, no sound), each sampling the engine 
 - episodes: `new_episode()` then one step, `--episodes` times (what a sampler does with short episodes);
 - steps: one episode with the engine's time-out off, `--steps` steps of frameskip 4 that do not shoot (the
   monster stays alive in `basic`, so the episode never ends).
-A growth per episode that does not show per step is what envs.vizdoom's `engine_restart_episodes` answers.
+A growth per episode that does not show per step is what asyncrl_envs.vizdoom's `engine_restart_episodes` answers.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ WARMUP_S = 1.0
 
 
 def _worker(scenario: str, frameskip: int, mode: str, pin_core: int | None, seconds: float, seed: int, out):
-    from envs.vizdoom import DoomEnv, get_spec
+    from asyncrl_envs.vizdoom import DoomEnv, get_spec
 
     env = DoomEnv(get_spec(scenario), frameskip=frameskip, pin_core=pin_core)
     try:

@@ -1,6 +1,6 @@
 """PettingZoo parallel envs as asyncrl multi-agent envs, so any of them trains with self-play.
 
-``env.factory: envs.pettingzoo_env:make_env`` with ``env.id: "module:function"`` naming a function that
+``env.factory: asyncrl_envs.pettingzoo_env:make_env`` with ``env.id: "module:function"`` naming a function that
 returns a ``pettingzoo.ParallelEnv`` (for example ``pettingzoo.mpe.simple_tag_v3:parallel_env``, whose
 keyword arguments come from ``env.kwargs``). Every agent must have the same observation and action spaces.
 """

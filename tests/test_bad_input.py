@@ -145,8 +145,8 @@ def _no_cuda(tmp: Path) -> list[str]:
 START_CASES = {
     "factory-module-missing": (["env.factory=no_such_module:make_env"], [
         "env.factory='no_such_module:make_env'", "No module named 'no_such_module'", "expected 'module:function'"]),
-    "factory-function-missing": (["env.factory=envs.gymnasium_env:make_nothing"], [
-        "env.factory='envs.gymnasium_env:make_nothing'", "make_nothing", "expected 'module:function'"]),
+    "factory-function-missing": (["env.factory=asyncrl_envs.gymnasium_env:make_nothing"], [
+        "env.factory='asyncrl_envs.gymnasium_env:make_nothing'", "make_nothing", "expected 'module:function'"]),
     "run-dir-is-a-file": (_file_as_run_dir, ["run_dir=", "a_file", "not writable", "run_dir=PATH"]),
     "run-dir-under-a-file": (_run_dir_under_a_file, ["run_dir=", "a_file/run", "not writable", "run_dir=PATH"]),
     "run-dir-read-only": (_run_dir_in_read_only_dir, ["run_dir=", "not writable", "run_dir=PATH"]),

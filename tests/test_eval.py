@@ -165,7 +165,7 @@ def test_the_command_line_prints_no_traceback(tmp_path):
 
 
 def test_a_multi_agent_env_is_evaluated_seat_by_seat(tmp_path):
-    make_run(tmp_path, ["env=gym", "env.name=card_duel", "env.factory=envs.pettingzoo_env:make_env",
+    make_run(tmp_path, ["env=gym", "env.name=card_duel", "env.factory=asyncrl_envs.pettingzoo_env:make_env",
                         "env.id=tests.toy_envs:card_duel_parallel_env"])
     report, _ = evaluate(EvalArgs(run=str(tmp_path), episodes=4, opponent="random", seed=3))
     assert len(report["agents"]) == 2 and report["opponent"] == "random"

@@ -58,7 +58,7 @@ def test_evaluation_of_a_multi_agent_env_is_refused_in_one_line(tmp_path):
     from asyncrl.config.loader import ConfigError
 
     cfg = load_config(["env=gym", "env.name=duel", "env.id=tests.toy_envs:card_duel_parallel_env",
-                       "env.factory=envs.pettingzoo_env:make_env", f"run_dir={tmp_path}", "runtime=serial",
+                       "env.factory=asyncrl_envs.pettingzoo_env:make_env", f"run_dir={tmp_path}", "runtime=serial",
                        "eval.period=1000", *QUIET])
     with pytest.raises(ConfigError, match="single-agent"):
         train(cfg)

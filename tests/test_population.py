@@ -17,7 +17,7 @@ from asyncrl.run.checkpoint import CheckpointManager
 from asyncrl.run.trainer import train
 from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE, PolicyMapping
 from asyncrl.sampling.sampler import Sampler
-from envs.pettingzoo_env import PettingZooAdapter
+from asyncrl_envs.pettingzoo_env import PettingZooAdapter
 from tests.toy_envs import CardDuel, card_duel_payoff, make_counting
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
@@ -199,7 +199,7 @@ def _score_vs_random(learner_state: dict, cfg, rounds: int = 3000, seed: int = 0
 @pytest.mark.ray
 @pytest.mark.slow
 def test_self_play_with_pbt_on_ray_teaches_both_policies_to_beat_a_random_player(tmp_path):
-    args = ["runtime=ray", "env=gym", "env.name=card_duel", "env.factory=envs.pettingzoo_env:make_env",
+    args = ["runtime=ray", "env=gym", "env.name=card_duel", "env.factory=asyncrl_envs.pettingzoo_env:make_env",
             "env.id=tests.toy_envs:card_duel_parallel_env", "population.size=2", "pbt.enabled=true",
             "pbt.period=5000", "pbt.start_after=5000", "pbt.replace_gap=0.5", "pbt.replace_gap_absolute=0.35",
             "runtime.num_samplers=2", "runtime.num_envs=4", "algo.rollout=10", "algo.batch_size=400",

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, time
 from types import SimpleNamespace
-from envs.vizdoom import make_env
-from envs.vizdoom.lifecycle import engine_pids, watchdog_pid
+from asyncrl_envs.vizdoom import make_env
+from asyncrl_envs.vizdoom.lifecycle import engine_pids, watchdog_pid
 envs = [make_env(SimpleNamespace(id="doom_basic", frameskip=4, kwargs={}), i) for i in range(2)]
 for i, env in enumerate(envs):
     env.reset(seed=i)

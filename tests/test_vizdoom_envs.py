@@ -1,4 +1,4 @@
-"""The VizDoom scenarios: spaces, steps, episode stats, shaping and pinning (envs.vizdoom)."""
+"""The VizDoom scenarios: spaces, steps, episode stats, shaping and pinning (asyncrl_envs.vizdoom)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from envs.vizdoom import SCENARIOS, DoomEnv, get_spec, make_env, scenario_names
-from envs.vizdoom.lifecycle import engine_pids
-from envs.vizdoom.scenarios import buttons, delta
-from envs.vizdoom.shaping import DeathmatchShaping, GatheringShaping, match_stats
+from asyncrl_envs.vizdoom import SCENARIOS, DoomEnv, get_spec, make_env, scenario_names
+from asyncrl_envs.vizdoom.lifecycle import engine_pids
+from asyncrl_envs.vizdoom.scenarios import buttons, delta
+from asyncrl_envs.vizdoom.shaping import DeathmatchShaping, GatheringShaping, match_stats
 
 pytestmark = pytest.mark.vizdoom
 

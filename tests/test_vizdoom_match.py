@@ -1,4 +1,4 @@
-"""Multiplayer VizDoom matches (envs.vizdoom.match): lockstep steps, ports, hang restarts, match stats.
+"""Multiplayer VizDoom matches (asyncrl_envs.vizdoom.match): lockstep steps, ports, hang restarts, match stats.
 
 Two players per match at most (3+ lock-stepped players on a 2-core machine collapse to ~2k frames/s).
 """
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from envs.vizdoom import DoomMatch, get_match_spec, make_env, make_match, match_names
-from envs.vizdoom.lifecycle import engine_pids
-from envs.vizdoom.ports import acquire_port
+from asyncrl_envs.vizdoom import DoomMatch, get_match_spec, make_env, make_match, match_names
+from asyncrl_envs.vizdoom.lifecycle import engine_pids
+from asyncrl_envs.vizdoom.ports import acquire_port
 
 pytestmark = pytest.mark.vizdoom
 
@@ -111,7 +111,7 @@ def test_concurrent_matches_in_one_process_use_distinct_ports(make):
 
 HOLDER = """
 import json, sys, time
-from envs.vizdoom.ports import acquire_port
+from asyncrl_envs.vizdoom.ports import acquire_port
 leases = [acquire_port((int(sys.argv[1]), int(sys.argv[2]))) for _ in range(int(sys.argv[3]))]
 print(json.dumps([lease.port for lease in leases]), flush=True)
 time.sleep(60)

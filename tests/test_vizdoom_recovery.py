@@ -12,8 +12,8 @@ import pytest
 
 from asyncrl.sampling.env_group import EnvGroup
 from asyncrl.sampling.multi_agent import RESTARTED
-from envs.vizdoom import make_env
-from envs.vizdoom.lifecycle import engine_pids
+from asyncrl_envs.vizdoom import make_env
+from asyncrl_envs.vizdoom.lifecycle import engine_pids
 
 pytestmark = pytest.mark.vizdoom
 

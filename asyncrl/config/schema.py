@@ -35,7 +35,7 @@ class EnvConfig:
     """Which environment and how to build it."""
 
     name: str = MISSING  # the name the user typed (env=NAME); also the default experiment name
-    factory: str = "envs.gymnasium_env:make_env"  # "module:function" that builds one env
+    factory: str = "asyncrl_envs.gymnasium_env:make_env"  # "module:function" that builds one env
     id: str = ""  # passed to the factory: a Gymnasium id, a VizDoom scenario, ...
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the factory
     frameskip: int = 1  # frames per agent step: frames = env steps x frameskip; Doom factories also step the engine by it

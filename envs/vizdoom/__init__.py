@@ -1,17 +1,17 @@
 """VizDoom scenarios for asyncrl, preprocessed as Sample Factory does.
 
-The trainer builds envs through ``env.factory: envs.vizdoom:make_env``; ``env.id`` names the scenario
+The trainer builds envs through ``env.factory: asyncrl_envs.vizdoom:make_env``; ``env.id`` names the scenario
 (``scenario_names()`` lists them) and ``env.frameskip`` is the engine frameskip. Multiplayer matches
-(``match_names()``) are multi-agent envs built by ``envs.vizdoom:make_match``.
+(``match_names()``) are multi-agent envs built by ``asyncrl_envs.vizdoom:make_match``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from envs.vizdoom.env import DoomEnv
-from envs.vizdoom.match import DoomMatch, MultiAgentEnv
-from envs.vizdoom.scenarios import (
+from .env import DoomEnv
+from .match import DoomMatch, MultiAgentEnv
+from .scenarios import (
     MATCHES,
     SCENARIOS,
     DoomSpec,
@@ -50,7 +50,7 @@ def make_env(cfg: Any, env_index: int) -> DoomEnv:
     kwargs = dict(cfg.kwargs or {})
     unknown = sorted(set(kwargs) - set(KWARGS))
     if unknown:
-        raise ValueError(f"env.kwargs has unknown keys {unknown} for envs.vizdoom; valid keys: {', '.join(KWARGS)}")
+        raise ValueError(f"env.kwargs has unknown keys {unknown} for asyncrl_envs.vizdoom; valid keys: {', '.join(KWARGS)}")
     return DoomEnv(get_spec(cfg.id), frameskip=cfg.frameskip, **kwargs)
 
 
@@ -77,7 +77,7 @@ def make_match(cfg: Any, env_index: int) -> DoomMatch:
     kwargs = dict(cfg.kwargs or {})
     unknown = sorted(set(kwargs) - set(MATCH_KWARGS))
     if unknown:
-        raise ValueError(f"env.kwargs has unknown keys {unknown} for envs.vizdoom:make_match; "
+        raise ValueError(f"env.kwargs has unknown keys {unknown} for asyncrl_envs.vizdoom:make_match; "
                          f"valid keys: {', '.join(MATCH_KWARGS)}")
     if "port_range" in kwargs:
         kwargs["port_range"] = tuple(kwargs["port_range"])

@@ -27,8 +27,9 @@ import numpy as np
 import vizdoom as vzd
 
 from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED
-from envs.vizdoom import lifecycle, shaping
-from envs.vizdoom.scenarios import DoomSpec
+
+from . import lifecycle, shaping
+from .scenarios import DoomSpec
 
 log = logging.getLogger(__name__)
 

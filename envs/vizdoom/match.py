@@ -37,9 +37,10 @@ from dataclasses import replace
 from typing import Any
 
 from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported)
-from envs.vizdoom import lifecycle, ports, shaping
-from envs.vizdoom.env import DoomEnv
-from envs.vizdoom.scenarios import MatchSpec
+
+from . import lifecycle, ports, shaping
+from .env import DoomEnv
+from .scenarios import MatchSpec
 
 log = logging.getLogger(__name__)
 

@@ -157,7 +157,7 @@ SCENARIOS: MappingProxyType[str, DoomSpec] = MappingProxyType({s.name: s for s i
 
 @dataclass(frozen=True)
 class MatchSpec:
-    """A multiplayer match (``envs.vizdoom.match.DoomMatch``): every agent plays ``player``, one engine each.
+    """A multiplayer match (``asyncrl_envs.vizdoom.match.DoomMatch``): every agent plays ``player``, one engine each.
 
     The engine ends the match after ``timelimit_minutes`` (``+timelimit``): a terminal step for every agent.
     """
@@ -203,7 +203,7 @@ def scenario_names() -> list[str]:
 
 def get_spec(name: str) -> DoomSpec:
     if name in MATCHES:
-        raise ValueError(f"{name!r} is a multi-agent VizDoom match: build it with envs.vizdoom:make_match")
+        raise ValueError(f"{name!r} is a multi-agent VizDoom match: build it with asyncrl_envs.vizdoom:make_match")
     try:
         return SCENARIOS[name]
     except KeyError:

@@ -20,7 +20,7 @@ import numpy as np
 
 from asyncrl.evaluation.loading import load_policy, resolve
 from asyncrl.evaluation.matches import play_match
-from envs.vizdoom import DoomMatch, get_match_spec
+from asyncrl_envs.vizdoom import DoomMatch, get_match_spec
 
 
 def won(stats: dict[str, float]) -> bool:
