@@ -2,10 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from asyncrl.config.loader import ConfigError, group_options, load_config
+from asyncrl.config.loader import CONF_DIR, ConfigError, group_options, load_config
 from asyncrl.config.schema import Config
 
 
@@ -26,6 +27,11 @@ def test_every_env_config_composes(env):
 def test_any_gymnasium_id_is_an_env():
     cfg = load_config(["env=Acrobot-v1"])
     assert cfg.env.id == "Acrobot-v1" and cfg.name == "Acrobot-v1"
+
+
+def test_a_checkout_reads_its_own_conf_folder():
+    # An editable install (make setup) composes from the repository's conf/, so edits there count at once.
+    assert Path(__file__).resolve().parents[1] / "conf" == CONF_DIR
 
 
 def test_experiment_names_the_run_and_overrides_apply():

@@ -1,5 +1,8 @@
 """Compose a ``Config`` from ``conf/`` and command-line overrides, or fail with one clear line.
 
+``conf/`` is the repository's folder in a checkout (an editable install) and ``asyncrl/conf`` in an installed
+wheel.
+
 Hydra's own errors are multi-line and end in a traceback hint; researchers mistype keys all the time, so
 every override is checked against the schema first and the message names the key, what was given and
 what would be right.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import fields, is_dataclass
+from importlib import resources
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -20,7 +24,14 @@ from omegaconf.errors import OmegaConfBaseException
 from asyncrl.config.schema import Config, ConfigValueError
 from asyncrl.config.store import register_configs
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+def _own_conf_dir() -> Path:
+    """asyncrl's configs: ``asyncrl/conf`` where a wheel installed them, else the checkout's ``conf/``."""
+    installed = Path(str(resources.files("asyncrl") / "conf"))
+    return installed if (installed / "config.yaml").is_file() else Path(__file__).resolve().parents[2] / "conf"
+
+
+CONF_DIR = _own_conf_dir()
 GROUPS = ("env", "runtime", "experiment")
 # Keys under these paths are free-form dicts handed to a factory.
 FREE_FORM = ("env.kwargs", "population.policy_hyperparameters")
