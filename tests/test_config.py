@@ -34,6 +34,26 @@ def test_a_checkout_reads_its_own_conf_folder():
     assert Path(__file__).resolve().parents[1] / "conf" == CONF_DIR
 
 
+def test_a_users_config_directory_adds_names(tmp_path, monkeypatch):
+    for group, name, body in [("env", "my_pole", "env:\n  name: my_pole\n  factory: my_envs:make\n  id: x\n"),
+                              ("experiment", "my_recipe", "algo:\n  lr: 0.123\n"),
+                              ("runtime", "my_runtime", "kind: serial\nnum_envs: 3\n")]:
+        (tmp_path / group).mkdir()
+        (tmp_path / group / f"{name}.yaml").write_text(f"# @package _global_\n{body}" if group != "runtime" else body)
+    monkeypatch.setenv("ASYNCRL_CONFIG_PATH", f"{tmp_path / 'missing_is_not_ok'}")
+    with pytest.raises(ConfigError, match="ASYNCRL_CONFIG_PATH=.*no such directory"):
+        load_config(["env=cartpole"])
+    monkeypatch.setenv("ASYNCRL_CONFIG_PATH", str(tmp_path))
+    cfg = load_config(["env=my_pole", "experiment=my_recipe", "runtime=my_runtime"])
+    assert (cfg.env.factory, cfg.algo.lr, cfg.name, cfg.runtime.num_envs) == ("my_envs:make", 0.123, "my_recipe", 3)
+    assert load_config(["env=cartpole"]).env.factory == "asyncrl_envs.gymnasium_env:make_env"  # ours still there
+    with pytest.raises(ConfigError, match="my_pole"):  # the error lists the user's names with ours
+        load_config(["env=my_polo"])
+    (tmp_path / "env" / "cartpole.yaml").write_text("# @package _global_\nenv:\n  name: cartpole\n")
+    with pytest.raises(ConfigError, match="env=cartpole is defined twice"):
+        load_config(["env=cartpole"])
+
+
 def test_experiment_names_the_run_and_overrides_apply():
     cfg = load_config(["experiment=my_run", "runtime=serial", "train.env_steps=123", "algo.lr=0.01"])
     assert cfg.name == "my_run" and cfg.runtime.kind == "serial"

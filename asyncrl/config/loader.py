@@ -1,7 +1,10 @@
 """Compose a ``Config`` from ``conf/`` and command-line overrides, or fail with one clear line.
 
 ``conf/`` is the repository's folder in a checkout (an editable install) and ``asyncrl/conf`` in an installed
-wheel.
+wheel. A user's project adds configs of its own without touching ours: every directory in
+``$ASYNCRL_CONFIG_PATH`` (``os.pathsep``-separated) that holds ``env/``, ``experiment/`` or ``runtime/`` yaml
+files is on Hydra's search path after ours, and its names are known to ``env=``, ``experiment=`` and
+``runtime=`` (and listed in errors) like ours.
 
 Hydra's own errors are multi-line and end in a traceback hint; researchers mistype keys all the time, so
 every override is checked against the schema first and the message names the key, what was given and
@@ -11,6 +14,7 @@ what would be right.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import fields, is_dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +27,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from asyncrl.config.schema import Config, ConfigValueError
 from asyncrl.config.store import register_configs
+
+USER_CONFIG_PATH = "ASYNCRL_CONFIG_PATH"
 
 
 def _own_conf_dir() -> Path:
@@ -50,8 +56,30 @@ class ConfigError(Exception):
     """A bad experiment definition, explained in one line."""
 
 
+def user_config_dirs() -> list[Path]:
+    """The directories of ``$ASYNCRL_CONFIG_PATH``, in its order."""
+    dirs = []
+    for entry in os.environ.get(USER_CONFIG_PATH, "").split(os.pathsep):
+        if not entry:
+            continue
+        path = Path(entry).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"{USER_CONFIG_PATH}={entry!r}: no such directory; expected directories "
+                              f"(separated by {os.pathsep!r}) holding env/, experiment/ or runtime/ yaml files")
+        dirs.append(path)
+    return dirs
+
+
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The config names of ``group``: ours and those of every directory in ``$ASYNCRL_CONFIG_PATH``."""
+    found = {p.stem: p for p in (CONF_DIR / group).glob("*.yaml")}
+    for d in user_config_dirs():
+        for p in sorted((d / group).glob("*.yaml")):
+            if p.stem in found:  # Hydra would take the first silently
+                raise ConfigError(f"{group}={p.stem} is defined twice, by {found[p.stem]} and {p} "
+                                  f"({USER_CONFIG_PATH}): rename one of them")
+            found[p.stem] = p
+    return sorted(found)
 
 
 def schema_keys(cls: type = Config, prefix: str = "") -> list[str]:
@@ -88,8 +116,8 @@ def _resolve_env(name: str) -> list[str]:
         return ["env=gym", f"env.name={name}", f"env.id={name}"]
     names = [n for n in group_options("env") if n != "gym"]
     raise ConfigError(
-        f"env={name!r} is unknown: expected one of {', '.join(names)} or a registered Gymnasium id; "
-        f"closest: {_close(name, names + _gym_ids())}"
+        f"env={name!r} is unknown: expected one of {', '.join(names)} or a registered Gymnasium id "
+        f"(or env/{name}.yaml in a directory of {USER_CONFIG_PATH}); closest: {_close(name, names + _gym_ids())}"
     )
 
 
@@ -141,6 +169,7 @@ def load_config(overrides: list[str]) -> Config:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"cannot parse overrides {' '.join(overrides)!r}: {str(e).splitlines()[0]}") from e
+    hydra_overrides += _searchpath_override()
     register_configs()
     GlobalHydra.instance().clear()
     try:
@@ -166,6 +195,15 @@ def load_config(overrides: list[str]) -> Config:
     if not cfg.run_dir:
         _check_run_name(cfg.name)
     return cfg
+
+
+def _searchpath_override() -> list[str]:
+    """``$ASYNCRL_CONFIG_PATH``'s directories on Hydra's search path, after ours (so ours stay the primary)."""
+    dirs = user_config_dirs()
+    if not dirs:
+        return []
+    quoted = ["'file://" + str(d).replace("\\", "\\\\").replace("'", "\\'") + "'" for d in dirs]
+    return [f"hydra.searchpath=[{','.join(quoted)}]"]
 
 
 def _check_run_name(name: str) -> None:
