@@ -49,6 +49,17 @@ class Precision:
     reason: str  # one clause for the start line
 
 
+def resolve_inference(requested: str, device: str) -> tuple[str, str]:
+    """``requested`` (auto | local | remote) for a learner on ``device``: (what the run uses, why). On a GPU
+    machine one batched inference actor per node holds the policy on the GPU (Sample Factory's design); on CPUs
+    a policy copy in each sampler was 2x faster than one batched actor on doom_basic (benchmarks/RESULTS.md)."""
+    if requested != "auto":
+        return requested, f"runtime.inference={requested}"
+    if device == "cuda":
+        return "remote", "auto: batched on the GPU, one actor per node"
+    return "local", "auto: a policy copy in each sampler, no GPU"
+
+
 def resolve_precision(requested: str, device: str, native: bool) -> Precision:
     """``requested`` (auto | fp32 | bf16) on ``device``, given whether it does bfloat16 natively."""
     where = "this GPU" if device == "cuda" else "this CPU"

@@ -1,6 +1,6 @@
 """Does a long run stay flat? RSS of every process and Ray's object store, sampled during a doom_basic run.
 
-    python benchmarks/soak.py [--minutes 30] [--every 20] [--record] [-- key=value ...]
+    python benchmarks/soak.py [--minutes 30] [--every 20] [--kill-every 180] [--record] [-- key=value ...]
 
 Runs `experiment=doom_basic` (or the overrides after `--`) in this process for `--minutes` and, from a
 background thread, samples every `--every` seconds: the RSS of each process of the run (this driver, Ray's
@@ -17,13 +17,23 @@ leak grows. They differ by file pages and shared memory: a process that reads ob
 store (the driver fetching the learner's state for every checkpoint) maps store pages, and its RSS grows as
 new objects land at offsets it has not touched before, up to the store's high-water mark. Those pages are
 the object store's memory (reported on its own line), counted in the reader's RSS without costing any.
+
+With faults (`--kill-every S`): every S seconds one process of the run, drawn at random among its samplers,
+learners, inference and evaluator actors and VizDoom engines, is SIGKILLed. The run must still complete, every
+checkpoint must load, train.log must be one continuous log naming every death, and once the run is over no
+Ray or VizDoom process of it may be left. A killed process's memory series ends with it and its successor's
+starts: those are not fitted per process, and each role's total is fitted instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import random
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -66,6 +76,69 @@ def object_store_bytes() -> tuple[int, int]:
 
     reply = get_memory_info_reply(get_state_from_address(ray.get_runtime_context().gcs_address))
     return int(reply.store_stats.object_store_bytes_used), int(reply.store_stats.spilled_bytes_total)
+
+
+KILLABLE = ("sampler", "learner", "inference", "evaluator", "vizdoom engine")
+
+
+class Killer(threading.Thread):
+    """SIGKILLs a random component of the run every ``every_s`` seconds (the first one after a full period)."""
+
+    def __init__(self, every_s: float, seed: int):
+        super().__init__(daemon=True)
+        self.every_s, self.stop, self.rng = every_s, threading.Event(), random.Random(seed)
+        self.kills: list[tuple[float, str, int]] = []  # (t, role, pid)
+
+    def run(self) -> None:
+        start, me = time.monotonic(), psutil.Process().pid
+        while not self.stop.wait(self.every_s):
+            victims = [(role, proc.pid) for proc in tree_processes(me, RAY_DAEMONS)
+                       if (role := role_of(proc, me)) in KILLABLE]
+            if not victims:
+                continue
+            role = self.rng.choice(sorted({r for r, _ in victims}))
+            pid = self.rng.choice([p for r, p in victims if r == role])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                self.kills.append((time.monotonic() - start, role, pid))
+                print(f"soak: killed the {role} {pid} at {self.kills[-1][0]:.0f} s", flush=True)
+
+
+def leftovers(driver: int) -> list[str]:
+    """Ray and VizDoom processes still alive after the run: its orphans (none of them is the driver's child
+    any more, so they are looked for by name, among processes started after this script)."""
+    me = psutil.Process(driver)
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if proc.info["create_time"] >= me.create_time() and proc.pid != driver and re.search(
+                r"\braylet\b|gcs_server|ray::|default_worker\.py|/vizdoom\b|ASYNCRL_VIZDOOM_OWNER", cmdline):
+            left.append(f"{proc.pid} {cmdline[:80]}")
+    return left
+
+
+def check_faulty_run(run_dir: Path, summary: dict, kills: list[tuple[float, str, int]]) -> list[str]:
+    """What a faulty soak must show; the list of what did not hold (empty: all held)."""
+    from asyncrl.run.checkpoint import CheckpointError, load_checkpoint_file
+
+    problems = []
+    if summary["status"] != "completed":
+        problems.append(f"status {summary['status']}")
+    for path in sorted((run_dir / "checkpoints").glob("*.pt")):
+        try:
+            load_checkpoint_file(path)
+        except CheckpointError as e:
+            problems.append(f"checkpoint {path.name} does not load: {e}")
+    text = (run_dir / "train.log").read_text()
+    if text.count("run dir ") != 1 or "Traceback" in text or "the run stalled" in text:
+        problems.append("train.log is not one continuous, healthy log")
+    named = {"sampler": r"sampler \d+ (died|could not be restarted)", "learner": r"learner \d+ died",
+             "inference": r"inference actor.*(restarted|replaced)", "evaluator": r"evaluator died",
+             "vizdoom engine": r"vizdoom engine .* died|engine .*(died|replaced)"}
+    for role in {r for _, r, _ in kills}:
+        if not re.search(named[role], text):
+            problems.append(f"no {role} death in train.log")
+    return problems
 
 
 class Sampler(threading.Thread):
@@ -124,6 +197,9 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=20.0, help="seconds between samples")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     parser.add_argument("--samples", type=Path, default=None, help="write every sample to this JSON file")
+    parser.add_argument("--kill-every", type=float, default=0.0,
+                        help="SIGKILL a random component every this many seconds (0: no faults)")
+    parser.add_argument("--seed", type=int, default=0, help="the random draw of the faults")
     parser.add_argument("overrides", nargs="*", help="trainer overrides after --")
     args = parser.parse_args()
 
@@ -132,14 +208,24 @@ def main() -> None:
 
     sampler = Sampler(args.every)
     sampler.start()
+    killer = Killer(args.kill_every, args.seed) if args.kill_every else None
+    problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="asyncrl_soak_") as run_dir:
         overrides = args.overrides or ["experiment=doom_basic"]
         cfg = load_config([*overrides, f"run_dir={run_dir}", "restart_behavior=overwrite",
                            f"train.env_steps={10**12}", f"train.max_wall_s={args.minutes * 60}",
                            "logging.wandb=disabled"])
+        if killer:
+            killer.start()
         summary = train(cfg)
+        if killer:
+            killer.stop.set()
+            problems = check_faulty_run(Path(run_dir), summary, killer.kills)
     sampler.stop.set()
     sampler.join()
+    if killer:
+        time.sleep(5)  # ray.shutdown() returns once its processes are told to stop
+        problems += [f"left behind: {p}" for p in leftovers(psutil.Process().pid)]
 
     samples = sampler.samples
     if args.samples:
@@ -172,9 +258,26 @@ def main() -> None:
               f"{growth_per_hour(ts[ts >= (ts[0] + ts[-1]) / 2], store[ts >= (ts[0] + ts[-1]) / 2]):+.1f}); "
               f"spilled to disk: {spilled / 2**20:,.0f} MiB."
               if len(store) else "Object store: no samples."]
+    if killer:
+        # Per role: a killed process's successor continues its role's series.
+        roles = sorted({k.rsplit(" ", 1)[0] for s in warm for k in s[1] if k.rsplit(" ", 1)[-1].isdigit()})
+        table += ["", "| role (all its processes) | private MiB after warm-up -> end | private growth %/hour |",
+                  "|---|---|---|"]
+        for role in roles:
+            own = np.array([sum(v[1] for k, v in s[1].items() if k.rsplit(" ", 1)[0] == role) for s in warm],
+                           dtype=np.float64)
+            table.append(f"| {role} | {own[0] / 2**20:,.1f} -> {own[-1] / 2**20:,.1f} | "
+                         f"{growth_per_hour(ts, own):+.1f} |")
+        kills = ", ".join(f"{role} at {t:.0f} s" for t, role, _ in killer.kills)
+        table += ["", f"Faults (seed {args.seed}, one every {args.kill_every:g} s): {kills or 'none'}.",
+                  "Checks (completed, every checkpoint loads, one train.log naming every death, no process left): "
+                  + ("all held." if not problems else "FAILED: " + "; ".join(problems))]
     print("\n".join(table))
     if args.record:
-        append(f"Soak: {args.minutes:g}-minute run, process memory and object store", "\n".join(table))
+        faults = f", a component killed every {args.kill_every:g} s" if killer else ""
+        append(f"Soak: {args.minutes:g}-minute run{faults}, process memory and object store", "\n".join(table))
+    if problems:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,14 @@
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.hardware import NATIVE_BF16_ENV, PrecisionError, native_bf16, resolve_precision
-from asyncrl.runtime.components import precision_on, with_precision
+from asyncrl.hardware import (
+    NATIVE_BF16_ENV,
+    PrecisionError,
+    native_bf16,
+    resolve_inference,
+    resolve_precision,
+)
+from asyncrl.runtime.components import precision_on, with_hardware_defaults
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
@@ -38,8 +44,9 @@ def test_every_doom_recipe_resolves_to_what_the_cpu_does_natively(monkeypatch, n
     for recipe in ("doom_basic", "doom_defend_the_center", "doom_health_gathering"):
         cfg = load_config([f"experiment={recipe}"])
         assert cfg.runtime.precision == "auto"
-        resolved, _ = with_precision(cfg, "cpu")
+        resolved, line = with_hardware_defaults(cfg, "cpu")
         assert resolved.runtime.precision == ("bf16" if native == "1" else "fp32")
+        assert line.startswith(f"precision {resolved.runtime.precision} (auto: this CPU")
 
 
 def test_cpu_policy_copies_beside_a_bf16_gpu_learner_run_fp32_without_native_cpu_bf16(monkeypatch):
@@ -47,3 +54,12 @@ def test_cpu_policy_copies_beside_a_bf16_gpu_learner_run_fp32_without_native_cpu
     cfg = load_config(["env=cartpole", "runtime.precision=bf16"])
     assert precision_on(cfg, "cpu") == "fp32"
     assert precision_on(cfg, "cuda") == "bf16"
+
+
+def test_inference_is_batched_on_a_gpu_and_a_copy_per_sampler_on_cpus():
+    assert resolve_inference("auto", "cuda")[0] == "remote"
+    assert resolve_inference("auto", "cpu")[0] == "local"
+    assert resolve_inference("remote", "cpu") == ("remote", "runtime.inference=remote")
+    cfg = load_config(["env=cartpole"])
+    assert cfg.runtime.inference == "auto"
+    assert with_hardware_defaults(cfg, "cpu")[0].runtime.inference == "local"

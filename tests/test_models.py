@@ -359,3 +359,21 @@ def test_policy_runner_in_bfloat16_keeps_body_weights_in_bfloat16_across_version
     torch.testing.assert_close(net.critic.weight, model.critic.weight)
     out = runner.infer(0, {k: v.numpy() for k, v in _obs(obs_space, 3).items()}, np.zeros((3, 16), np.float32))
     assert out.actions.shape == (3, 1) and out.rnn_state.dtype == np.float32 and out.version == 1
+
+
+def test_a_policy_runner_refuses_to_act_before_its_weights_arrive():
+    """A (re)started copy has random weights until the driver's arrive: acting with them would feed the learner
+    a random policy's experience, so it says what is missing instead."""
+    from asyncrl.data import Weights
+    from asyncrl.inference.policy_runner import MissingWeights, PolicyRunner
+
+    model, obs_space = _model("gru", spaces.Discrete(4))
+    runner = PolicyRunner(obs_space, spaces.Discrete(4), ModelConfig(core="gru", core_size=16, mlp_layers=[16],
+                                                                      conv_fc_size=16), policy_ids=(0, 1))
+    obs = {k: v.numpy() for k, v in _obs(obs_space, 2).items()}
+    assert runner.missing() == [0, 1]
+    with pytest.raises(MissingWeights, match="policy 0"):
+        runner.infer(0, obs, np.zeros((2, 16), np.float32))
+    runner.set_weights(Weights(0, 0, numpy_state_dict(model)))
+    assert runner.missing() == [1]
+    assert runner.infer(0, obs, np.zeros((2, 16), np.float32)).version == 0

@@ -159,3 +159,28 @@ def test_a_stopped_component_is_named_killed_and_restarted(tmp_path, caplog, vic
         assert collected_by == {0, 1} and trained >= 2
     finally:
         runtime.shutdown()
+
+
+def test_a_sampler_whose_restart_fails_is_replaced_by_a_fresh_actor(tmp_path, caplog):
+    """Ray re-runs a dead actor's constructor; when that fails the actor is dead for good, and every call to it
+    fails at once. The runtime replaces it with a fresh actor in the same slot."""
+    trigger = tmp_path / "fail_the_next_start"
+    coordinator, runtime = _runtime(tmp_path, "env=gym", "env.name=counting", "env.id=counting",
+                                    "env.factory=tests.toy_envs:make_counting_that_fails_once",
+                                    f"env.kwargs.trigger={trigger}", "runtime.num_samplers=1", "runtime.num_envs=2")
+    try:
+        while coordinator.env_steps < 500:
+            runtime.poll()
+        trigger.touch()
+        os.kill(runtime.sampler_pids()[0], signal.SIGKILL)
+        steps_at_kill, deadline = coordinator.env_steps, time.monotonic() + 120
+        while (coordinator.env_steps < steps_at_kill + 500 or "replaced by a fresh actor" not in caplog.text) \
+                and time.monotonic() < deadline:
+            runtime.poll()
+        assert not trigger.exists(), "the restarted process never tried to build its envs"
+        assert "sampler 0 could not be restarted" in caplog.text and runtime.replaced == 1
+        assert coordinator.env_steps >= steps_at_kill + 500
+        assert runtime.sampler_restarts == [1]
+    finally:
+        runtime.shutdown()
+

@@ -202,7 +202,7 @@ def test_ctrl_c_stops_a_ray_run_with_a_final_checkpoint_and_no_process_left(tmp_
 
 @pytest.mark.vizdoom
 def test_sigterm_stops_a_doom_run_and_its_engines(tmp_path):
-    from envs.vizdoom.lifecycle import engine_args
+    from asyncrl_envs.vizdoom.lifecycle import engine_args
 
     run_dir = tmp_path / "run"
     run = Run([*DOOM, f"run_dir={run_dir}"], tmp_path, tmp_path / "out.txt")

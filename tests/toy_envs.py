@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 
@@ -146,3 +148,15 @@ def card_duel_payoff(card0: int, card1: int, act0: int, act1: int) -> float:
 
 def card_duel_parallel_env(rounds: int = 10) -> CardDuel:
     return CardDuel(rounds)
+
+
+def make_counting_that_fails_once(cfg, env_index: int) -> gym.Env:  # noqa: ARG001
+    """CountingEnv, except that building it fails once while the file ``kwargs.trigger`` exists (the file is
+    removed as it fails): a process whose restart fails in its constructor."""
+    kwargs = dict(cfg.kwargs)
+    trigger = kwargs.pop("trigger")
+    try:
+        os.remove(trigger)
+    except FileNotFoundError:
+        return CountingEnv(**kwargs)
+    raise RuntimeError(f"{trigger} said this start fails")

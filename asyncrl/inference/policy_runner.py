@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -9,6 +11,11 @@ import torch
 from asyncrl.config.schema import ModelConfig
 from asyncrl.data import ObsDict, PolicyOutput, Weights
 from asyncrl.models.actor_critic import ActorCritic, load_numpy_state_dict
+
+
+class MissingWeights(Exception):
+    """A policy was asked for actions before its weights arrived: a copy just (re)started, which the driver
+    answers by sending the weights (a restarted actor keeps nothing it was sent)."""
 
 
 class PolicyRunner:
@@ -50,7 +57,13 @@ class PolicyRunner:
             self.models.pop(pid, None)
             self.versions.pop(pid, None)
 
+    def missing(self) -> list[int]:
+        """The policies that have no weights yet."""
+        return [pid for pid, version in self.versions.items() if version < 0]
+
     def infer(self, policy_id: int, obs: ObsDict, rnn_state: np.ndarray | None) -> PolicyOutput:
+        if self.versions.get(policy_id, -1) < 0:
+            raise MissingWeights(f"no weights for policy {policy_id} in process {os.getpid()} yet")
         model = self.models[policy_id]
         with torch.inference_mode():
             obs_t = {k: torch.as_tensor(v, device=self.device) for k, v in obs.items()}

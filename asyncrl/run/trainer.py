@@ -18,17 +18,21 @@ import torch
 
 from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
+from asyncrl.hardware import PrecisionError
 from asyncrl.pbt.driver import PopulationDriver
 from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
 from asyncrl.run.run_dir import prepare_run_dir, write_config, write_json
-from asyncrl.hardware import PrecisionError
 from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
+from asyncrl.runtime.stall import RunStalled
 from asyncrl.timing import TimeBreakdown
 
 log = logging.getLogger("asyncrl")
+# A periodic checkpoint that failed (a learner down at that moment) is tried again this soon, so that a kill of
+# the driver meanwhile loses at most about one checkpoint period.
+CHECKPOINT_RETRY_S = 5.0
 USER_ERRORS = (EnvFactoryError, CheckpointError, DeviceError, PopulationError, ConfigError, PrecisionError)
 
 
@@ -120,12 +124,13 @@ class TrainingRun:
             self.runtime = _make_runtime(cfg, self.coordinator, self.state and self.state["learners"],
                                          restore=self._latest_learner_states)
             write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
-            log.info("precision %s (%s)", self.runtime.precision.value, self.runtime.precision.reason)
+            log.info("decided for this machine: %s", self.runtime.hardware)
             self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
                                                self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.
-            on_cpu = cfg.runtime.kind == "ray" and cfg.runtime.inference == "local"
-            inference = f"{cfg.runtime.inference} on {'cpu' if on_cpu else self.runtime.device}"
+            resolved = self.runtime.cfg.runtime  # auto resolved for this machine
+            on_cpu = cfg.runtime.kind == "ray" and resolved.inference == "local"
+            inference = f"{resolved.inference} on {'cpu' if on_cpu else self.runtime.device}"
             extras = (f" | population {cfg.population.size}{' with PBT' if cfg.pbt.enabled else ''}"
                       if cfg.population.size > 1 else "")
             dashboard = getattr(self.runtime, "dashboard_url", None)  # a cluster's; the embedded Ray runs none
@@ -137,6 +142,9 @@ class TrainingRun:
         except KeyboardInterrupt:
             status = "interrupted"
             log.warning("interrupted: writing a final checkpoint")
+        except RunStalled as e:  # named, not a traceback: what was stuck is in the message
+            status = "failed"
+            log.error("the run stalled: %s; writing a final checkpoint", e)
         except USER_ERRORS:  # bad input found while starting: the CLI prints it as one line
             raise
         except BaseException:
@@ -150,6 +158,7 @@ class TrainingRun:
     def _loop(self, start: float, start_steps: int) -> str:
         cfg = self.cfg
         last_console = last_ckpt = time.monotonic()
+        progress_at, progress_steps = last_console, self.coordinator.env_steps  # when the steps last advanced
         while True:
             events = self.runtime.poll()
             steps = self.coordinator.env_steps
@@ -173,6 +182,8 @@ class TrainingRun:
                                   frames)
                 self.population.after_training(pid, frames)
             now = time.monotonic()
+            if steps != progress_steps:
+                progress_at, progress_steps = now, steps
             if self.first_data is None and events.collected:
                 self.first_data = (now, steps)  # startup (actors, engines) ends with the first chunk
             fps = self._fps_after_startup(now)
@@ -183,8 +194,11 @@ class TrainingRun:
                 for pid, stats in self.coordinator.stats.items():
                     metrics |= {k if pid == 0 else f"policy{pid}/{k}": v for k, v in stats.summary().items()}
                 self.writer.write(metrics, frames)
-                log.info(progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, self._mean_return(),
-                                       self.lag.as_tuple(), now - start, cfg.train.max_wall_s))
+                line = progress_line(steps, cfg.train.env_steps, cfg.env.frameskip, fps, self._mean_return(),
+                                     self.lag.as_tuple(), now - start, cfg.train.max_wall_s)
+                if self.first_data is not None and now - progress_at >= cfg.logging.console_every_s:
+                    line += f" | no env step for {now - progress_at:.0f} s"  # never the same line for minutes
+                log.info(line)
             if (steps >= cfg.train.env_steps or self._target_reached()
                     or (cfg.train.max_wall_s and now - start >= cfg.train.max_wall_s)):
                 for result, weights in self.runtime.finish_evaluation(cfg.runtime.hang_timeout_s or 120.0):
@@ -194,8 +208,11 @@ class TrainingRun:
                 last_ckpt = now
                 try:
                     self._checkpoint(start)
-                except Exception as e:  # e.g. the learner died this instant: it restarts, the next one saves
-                    log.warning("periodic checkpoint skipped: %s", str(e).splitlines()[0][:200])
+                except Exception as e:  # e.g. the learner died this instant: retried as soon as it is back
+                    retry_s = min(CHECKPOINT_RETRY_S, cfg.train.checkpoint_every_s)
+                    last_ckpt = now - cfg.train.checkpoint_every_s + retry_s
+                    log.warning("periodic checkpoint skipped (%s); retrying in %g s", str(e).splitlines()[0][:200],
+                                retry_s)
                 self._write_summary("running", start, start_steps)
 
     def _on_evaluation(self, result: dict, weights) -> None:

@@ -11,7 +11,7 @@ import gymnasium as gym
 import torch
 
 from asyncrl.config.schema import Config, EnvConfig
-from asyncrl.hardware import Precision, native_bf16, resolve_precision
+from asyncrl.hardware import native_bf16, resolve_inference, resolve_precision
 from asyncrl.inference.client import InferenceClient
 from asyncrl.learning.learner import Learner
 from asyncrl.models.actor_critic import ActorCritic
@@ -30,7 +30,7 @@ def load_env_factory(env_cfg: EnvConfig) -> Callable[[int], gym.Env]:
         factory = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as e:
         raise EnvFactoryError(f"env.factory={env_cfg.factory!r} cannot be imported ({e}); "
-                              f"expected 'module:function', e.g. envs.gymnasium_env:make_env") from e
+                              f"expected 'module:function', e.g. asyncrl_envs.gymnasium_env:make_env") from e
     return partial(factory, env_cfg)
 
 
@@ -96,10 +96,14 @@ def resolve_device(device: str, cluster_gpus: float | None = None) -> str:
     return device
 
 
-def with_precision(cfg: Config, device: str) -> tuple[Config, Precision]:
-    """``cfg`` with ``runtime.precision`` decided for ``device`` (``auto`` resolved), and why."""
+def with_hardware_defaults(cfg: Config, device: str) -> tuple[Config, str]:
+    """``cfg`` with what depends on the machine decided for a learner on ``device`` (``runtime.precision`` and
+    ``runtime.inference`` resolved when ``auto``), and one line that says what and why."""
     precision = resolve_precision(cfg.runtime.precision, device, native_bf16(device))
-    return replace(cfg, runtime=replace(cfg.runtime, precision=precision.value)), precision
+    inference, why_inference = resolve_inference(cfg.runtime.inference, device)
+    runtime = replace(cfg.runtime, precision=precision.value, inference=inference)
+    return replace(cfg, runtime=runtime), (f"precision {precision.value} ({precision.reason}), inference "
+                                           f"{inference} ({why_inference})")
 
 
 def precision_on(cfg: Config, device: str) -> str:

@@ -52,6 +52,13 @@ class Heartbeats:
         c = self._clocks.get(name, _Clock())
         return self.timeout_s * (1.0 if c.started else self.startup_factor)
 
+    def judging(self) -> bool:
+        """Whether some busy component is still inside ``timeout_s`` of its last progress, so that its own
+        clock, not the run's, should name it if it is stuck."""
+        now = self.clock()
+        return self.timeout_s > 0 and any(c.since is not None and now - c.since <= self.timeout_s
+                                          for c in self._clocks.values())
+
     def hung(self) -> list[tuple[Hashable, float]]:
         """``(name, seconds without progress)`` of every busy component past its limit."""
         if self.timeout_s <= 0:

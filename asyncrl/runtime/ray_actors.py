@@ -17,19 +17,27 @@ from asyncrl.data import ObsDict, PolicyOutput, Weights
 from asyncrl.evaluation.evaluator import Evaluator
 from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
-from asyncrl.inference.policy_runner import PolicyRunner
+from asyncrl.inference.policy_runner import MissingWeights, PolicyRunner
 from asyncrl.runtime.affinity import learner_cores, pin_process, sampler_core
-from asyncrl.runtime.components import EnvSpaces, build_learner, build_sampler, policy_ids, precision_on
+from asyncrl.runtime.components import (
+    EnvSpaces,
+    build_learner,
+    build_sampler,
+    policy_ids,
+    precision_on,
+    probe_spaces,
+)
 
 
 class RayInferenceClient:
     """Sampler side of remote inference. A handle keeps the request beside its reply's ref, so a
-    request lost with a dying inference actor is sent again once Ray has restarted it."""
+    request lost with a dying inference actor is sent again once Ray has restarted it (and once the driver
+    has sent the restarted process its weights)."""
 
     RETRY_FOR_S = 120.0
 
-    def __init__(self, server: ray.actor.ActorHandle):
-        self.server = server
+    def __init__(self, server: ray.actor.ActorHandle | None):
+        self.server = server  # None until the driver sends it
 
     def submit(self, policy_id: int, obs: ObsDict, rnn_state) -> tuple:
         return self.server.infer.remote(policy_id, obs, rnn_state), (policy_id, obs, rnn_state)
@@ -40,7 +48,7 @@ class RayInferenceClient:
         while True:
             try:
                 return ray.get(ref)
-            except ray.exceptions.RayActorError:
+            except (ray.exceptions.RayActorError, MissingWeights):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
@@ -49,28 +57,37 @@ class RayInferenceClient:
 
 @ray.remote(enable_task_events=False)
 class SamplerActor:
-    def __init__(self, cfg: Config, index: int, core_index: int, spaces: EnvSpaces, state_size: int,
-                 inference: ray.actor.ActorHandle | None, *weights: Weights):
-        """``core_index``: its rank among the samplers of its node; ``weights``: each policy's, passed as
-        top-level refs so that Ray resolves them."""
+    def __init__(self, cfg: Config, index: int, core_index: int, state_size: int):
+        """``core_index``: its rank among the samplers of its node. Every argument is small and passed by value:
+        Ray re-runs this constructor with the same arguments when it restarts the actor, and an argument it had
+        put in the object store (weights; a 3x72x128 image space is already over its 100 kB inline limit; an
+        actor handle) is gone by then. Weights (local inference) or the inference actor (remote) come after
+        construction, by ``set_weights`` or ``set_inference``."""
         if cfg.runtime.pin_cores:
             # Before the envs start, so that their simulator processes inherit it.
             pin_process({sampler_core(core_index, cfg.runtime.learner_threads)})
         torch.set_num_threads(cfg.runtime.sampler_threads)
         self.runner = None
-        if inference is None:
+        if cfg.runtime.inference == "local":
+            spaces = probe_spaces(cfg.env)
             self.runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg),
                                        precision=precision_on(cfg, "cpu"))
-            for w in weights:
-                self.runner.set_weights(w)
             client = LocalInference(self.runner)
         else:
-            client = RayInferenceClient(inference)
+            client = RayInferenceClient(None)
         self.sampler = build_sampler(cfg, index, client, state_size)
 
     @ray.method(num_returns=2)
     def collect(self):
+        # A restarted process (or one whose set-up is still on its way) steps nothing and says what it lacks.
+        if self.runner is not None and (missing := self.runner.missing()):
+            raise MissingWeights(f"sampler process {os.getpid()} has no weights for policies {missing}")
+        if self.runner is None and self.sampler.client.server is None:
+            raise MissingWeights(f"sampler process {os.getpid()} has no inference actor to ask")
         return self.sampler.collect()
+
+    def set_inference(self, server: ray.actor.ActorHandle) -> None:
+        self.sampler.client.server = server
 
     def set_weights(self, weights: Weights) -> None:
         if self.runner is not None:
@@ -101,12 +118,12 @@ class SamplerActor:
 
 @ray.remote(enable_task_events=False)
 class InferenceActor:
-    def __init__(self, cfg: Config, spaces: EnvSpaces, device: str, *weights: Weights):
+    def __init__(self, cfg: Config, device: str):
+        """Small arguments only, as the sampler's; the weights come by ``set_weights``."""
         torch.set_num_threads(cfg.runtime.inference_threads)
+        spaces = probe_spaces(cfg.env)
         runner = PolicyRunner(spaces.obs, spaces.action, cfg.model, policy_ids(cfg), device=device,
                               precision=precision_on(cfg, device))
-        for w in weights:
-            runner.set_weights(w)
         self.server = BatchingInference(runner)
 
     async def infer(self, policy_id: int, obs: ObsDict, rnn_state) -> PolicyOutput:
@@ -133,17 +150,21 @@ class InferenceActor:
 
 @ray.remote(enable_task_events=False)
 class EvaluatorActor:
-    def __init__(self, cfg: Config, spaces: EnvSpaces):
+    def __init__(self, cfg: Config):
         # Evaluation must not take CPU from sampling and learning: it runs on what they leave idle.
         os.nice(10)
         torch.set_num_threads(1)
-        self.evaluator = Evaluator(cfg, spaces)
+        self.evaluator = Evaluator(cfg, probe_spaces(cfg.env))
 
-    def evaluate(self, weights: Weights, env_steps: int) -> dict:
-        return self.evaluator.evaluate(weights, env_steps)
+    def evaluate(self, weights: Weights, env_steps: int) -> tuple[dict, int]:
+        """The evaluation's metrics, and this process's id: a restart between two evaluations shows there."""
+        return self.evaluator.evaluate(weights, env_steps), os.getpid()
 
     def close(self) -> None:
         self.evaluator.close()
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 @ray.remote(enable_task_events=False)

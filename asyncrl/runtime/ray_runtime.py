@@ -14,16 +14,18 @@ run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ray
 
 from asyncrl.config.schema import Config
 from asyncrl.data import Weights
+from asyncrl.inference.policy_runner import MissingWeights
 from asyncrl.runtime.components import (
     check_checkpoint_fits,
     check_eval_fits,
@@ -32,7 +34,7 @@ from asyncrl.runtime.components import (
     probe_spaces,
     resolve_device,
     state_size,
-    with_precision,
+    with_hardware_defaults,
 )
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
@@ -40,6 +42,7 @@ from asyncrl.runtime.heartbeat import Heartbeats
 from asyncrl.runtime.placement import Plan, added_samplers, learner_node, plan_cluster, plan_local
 from asyncrl.runtime.ray_actors import EvaluatorActor, InferenceActor, LearnerActor, SamplerActor
 from asyncrl.runtime.ray_start import start_ray
+from asyncrl.runtime.stall import RunStalled, StallWatch, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ NODE_CHECK_S = 5.0  # a cluster's node list is read this often
 class _Sampler:
     actor: ray.actor.ActorHandle
     node: str
-    weights: list = field(default_factory=list)  # its constructor's weights refs: Ray restarts it with them
+    core_index: int  # its rank among its node's samplers: a replacement takes the same core
     in_flight: int = 0
     restarts: int = 0
     restarting: bool = False  # died; counts as restarting until its next good collect
@@ -76,7 +79,7 @@ class RayRuntime:
         plan, device = None, None
         if not self.clustered:  # bad input fails before Ray starts: nothing to clean up
             device = resolve_device(rt.device)
-            cfg, self.precision = with_precision(cfg, device)
+            cfg, self.hardware = with_hardware_defaults(cfg, device)
             self.cfg = cfg
             plan = plan_local(os.cpu_count() or 1, cfg)
             check_population_fits(cfg, spaces, plan.num_samplers)
@@ -90,7 +93,7 @@ class RayRuntime:
                 nodes = alive_nodes()
                 device = resolve_device(rt.device, cluster_gpus=sum(n.gpus for n in nodes))
                 # The driver's CPU stands for the cluster's: the learner runs on a GPU node or on this one.
-                cfg, self.precision = with_precision(cfg, device)
+                cfg, self.hardware = with_hardware_defaults(cfg, device)
                 self.cfg = cfg
                 plan = plan_cluster(nodes, cfg)
                 check_population_fits(cfg, spaces, plan.num_samplers)
@@ -106,31 +109,36 @@ class RayRuntime:
         self.learners = {pid: self._new_learner(pid, (learner_states or {}).get(pid)) for pid in self.policy_ids}
         self.published_version = dict.fromkeys(self.policy_ids, 0)
         self.learner_restarts = 0
-        # Held for the run's lifetime: Ray re-runs a dead sampler's constructor with these very refs.
-        self.initial_weights = weights = [self.learners[pid].weights.remote() for pid in self.policy_ids]
-        self.constructor_weights: list[list] = []
-        self.latest_weights = dict(zip(self.policy_ids, weights, strict=True))  # refs, for evaluation
-        self.evaluator = (EvaluatorActor.options(max_restarts=-1, **self._on(plan.learner_node)).remote(cfg, spaces)
-                          if cfg.eval.period else None)
+        self.replaced = 0  # actors Ray could not restart, replaced by fresh ones
+        # Each policy's newest weights (refs): what every new, restarted or replaced consumer is sent.
+        self.latest_weights = {pid: self.learners[pid].weights.remote() for pid in self.policy_ids}
+        # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted or new one.
+        self.shaping: dict[int, dict] = {}
+        self.opponents: dict[int, ray.ObjectRef] = {}
+        self.evaluator = self._new_evaluator() if cfg.eval.period else None
         self.eval_in_flight = False
-        self.inference_actors = {node: self._new_inference(node, weights) for node in plan.inference_nodes}
+        self.evaluator_pid: int | None = None  # the process of the latest evaluation
+        # Asked at once, so that a death before the first evaluation shows too.
+        self.evaluator_pid_ref = self.evaluator.pid.remote() if self.evaluator else None
+        self.inference_actors: dict[str, ray.actor.ActorHandle] = {}
+        self.inference_pids: dict[str, int] = {}  # node -> the process its inference actor last answered from
+        for node in plan.inference_nodes:
+            self.inference_actors[node] = self._new_inference(node)
         self.state_size = state_size(cfg, spaces)
         self.samplers: dict[int, _Sampler] = {}
         self.next_sampler = 0
         for node in plan.samplers:
-            self._add_sampler(node, weights)
+            self._add_sampler(node)
         self.steps_per_collect = rt.num_envs * spaces.num_agents * cfg.algo.rollout
         self.max_buffered = rt.max_batches_ahead * cfg.algo.batch_size
         self.pending: dict[ray.ObjectRef, tuple] = {}
         self.trains_in_flight = dict.fromkeys(self.policy_ids, 0)
         self.heartbeats = Heartbeats(rt.hang_timeout_s)
+        self.stall = StallWatch(rt.hang_timeout_s)
         self.hung_restarts = 0  # components restarted because they stopped making progress
         self.pings: dict[str, ray.ObjectRef] = {}  # inference node -> its outstanding ping
         self.last_ping = dict.fromkeys(self.inference_actors, time.monotonic())
         self.next_node_check = time.monotonic() + NODE_CHECK_S
-        # What PBT and the opponent pool pushed to the samplers, pushed again to a restarted or new one.
-        self.shaping: dict[int, dict] = {}
-        self.opponents: dict[int, ray.ObjectRef] = {}
         for i in self.samplers:
             self._fill_sampler(i)
 
@@ -149,24 +157,37 @@ class RayRuntime:
         return LearnerActor.options(num_gpus=self.learner_gpus, **self._on(self.plan.learner_node)).remote(
             self.cfg, self.spaces, pid, self.device, state, keep)
 
-    def _new_inference(self, node: str, weights: list):
-        # Ray re-runs a dead actor's constructor with these very refs, and fails if they are gone (Ray's
-        # issue 53727: the reason for its "constructor arguments in the object store" error line at start).
-        self.constructor_weights.append(weights)
-        gpus = self.gpus / 2 if self.gpus and node == self.plan.learner_node else 0
-        return InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1, **self._on(node)).remote(
-            self.cfg, self.spaces, self.device if gpus else "cpu", *weights)
+    # Restartable actors get small constructor arguments by value, never object refs: Ray re-runs the constructor
+    # with the same arguments when it restarts one, and frees the refs among them once the first construction is
+    # done (its issue 53727). Weights and the population's state are sent after construction, and sent again
+    # whenever a restart shows (a failed call, a new process id, or a MissingWeights answer).
 
-    def _add_sampler(self, node: str, weights: list) -> int:
-        """A new sampler on ``node``, served by that node's inference actor when inference is remote."""
-        index = self.next_sampler
-        self.next_sampler += 1
-        core_index = sum(1 for s in self.samplers.values() if s.node == node)
-        # Ray recreates a dead sampler with its constructor's arguments (its envs and engines anew); the
-        # weights it starts with are stale until the next broadcast, which comes with the next batch.
-        actor = SamplerActor.options(max_restarts=-1, **self._on(node)).remote(
-            self.cfg, index, core_index, self.spaces, self.state_size, self.inference_actors.get(node), *weights)
-        self.samplers[index] = _Sampler(actor, node, list(weights))
+    def _new_evaluator(self):
+        return EvaluatorActor.options(max_restarts=-1, **self._on(self.plan.learner_node)).remote(self.cfg)
+
+    def _new_inference(self, node: str):
+        gpus = self.gpus / 2 if self.gpus and node == self.plan.learner_node else 0
+        actor = InferenceActor.options(num_gpus=gpus, max_concurrency=1000, max_restarts=-1, **self._on(node)).remote(
+            self.cfg, self.device if gpus else "cpu")
+        self._send_weights(actor)
+        return actor
+
+    def _send_weights(self, actor) -> None:
+        """Every policy's newest weights and the opponent pool's to a policy copy (sampler or inference)."""
+        for ref in [*self.latest_weights.values(), *self.opponents.values()]:
+            actor.set_weights.remote(ref)
+
+    def _add_sampler(self, node: str, index: int | None = None, core_index: int | None = None) -> int:
+        """A new sampler on ``node``, served by that node's inference actor when inference is remote; ``index``
+        and ``core_index`` given: the fresh replacement of that sampler."""
+        if index is None:
+            index = self.next_sampler
+            self.next_sampler += 1
+            core_index = sum(1 for s in self.samplers.values() if s.node == node)
+        actor = SamplerActor.options(max_restarts=-1, **self._on(node)).remote(self.cfg, index, core_index,
+                                                                               self.state_size)
+        self.samplers[index] = _Sampler(actor, node, core_index)
+        self._push_sampler_state(index)
         return index
 
     @property
@@ -241,23 +262,35 @@ class RayRuntime:
         (Ray restarts it; the next evaluation runs there)."""
         self.eval_in_flight = False
         try:
-            return [(ray.get(ref), lambda: ray.get(weights))]
+            result, process_id = ray.get(ref)
         except ray.exceptions.RayActorError as e:
-            log.warning("the evaluator died during an evaluation (%s)", str(e).splitlines()[0][:200])
+            log.warning("the evaluator died during an evaluation (%s)%s", str(e).splitlines()[0][:200],
+                        "; replaced by a fresh actor" if e.actor_init_failed else "")
+            if e.actor_init_failed:  # Ray could not restart it
+                ray.kill(self.evaluator, no_restart=True)
+                self.evaluator = self._new_evaluator()
+            self.evaluator_pid, self.evaluator_pid_ref = None, None
             return []
+        if self.evaluator_pid is None and self.evaluator_pid_ref is not None:  # its first process's
+            with contextlib.suppress(ray.exceptions.RayError):
+                self.evaluator_pid = ray.get(self.evaluator_pid_ref, timeout=5)
+            self.evaluator_pid_ref = None
+        if self.evaluator_pid not in (None, process_id):
+            log.warning("the evaluator died between evaluations (its process %d was replaced by %d)",
+                        self.evaluator_pid, process_id)
+        self.evaluator_pid = process_id
+        return [(result, lambda: ray.get(weights))]
 
     def _publish(self, pid: int, weights: ray.ObjectRef) -> None:
         """A policy's new weights: the newest for evaluation, and sent to every consumer."""
         self.latest_weights[pid] = weights
         self._broadcast(weights)
 
-    def _broadcast(self, weights: ray.ObjectRef, samplers: list[int] | None = None) -> None:
-        if self.inference_actors:
-            for actor in self.inference_actors.values():
-                actor.set_weights.remote(weights)
-            return
-        for i in self.samplers if samplers is None else samplers:
-            self.samplers[i].actor.set_weights.remote(weights)
+    def _broadcast(self, weights: ray.ObjectRef) -> None:
+        """The weights edge: to the inference actors when inference is remote, else to every sampler's copy."""
+        consumers = self.inference_actors.values() if self.inference_actors else [s.actor for s in self.samplers.values()]
+        for actor in consumers:
+            actor.set_weights.remote(weights)
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
@@ -295,6 +328,7 @@ class RayRuntime:
         for name, quiet_s in self.heartbeats.hung():
             if name[0] != "sampler" or self.samplers[name[1]].node not in suspects:
                 self._restart_hung(name, quiet_s)
+        self._check_stall()
         self._submit_training()
         for i in self.samplers:
             self._fill_sampler(i)
@@ -308,6 +342,12 @@ class RayRuntime:
         try:
             meta = ray.get(ref)
         except ray.exceptions.RayActorError as e:
+            if e.actor_init_failed:  # Ray cannot bring it back: its constructor failed in the new process
+                self._replace_sampler(index, e)
+            else:
+                self._on_sampler_death(index, e)
+            return
+        except MissingWeights as e:  # a new process that has not been sent its weights yet
             self._on_sampler_death(index, e)
             return
         self._check_process(index, meta.process_id)
@@ -332,11 +372,54 @@ class RayRuntime:
             del self.pings[node]
             self.last_ping[node] = time.monotonic()
             try:
-                ray.get(ping)
-            except ray.exceptions.RayActorError:  # Ray restarts it; the next ping tells
+                pid = ray.get(ping)
+            except ray.exceptions.RayActorError as e:  # Ray restarts it; the next ping tells
+                if e.actor_init_failed:
+                    self._replace_inference(node, e)
+                    continue
                 self.heartbeats.restarted(("inference", node), still_busy=False)
                 continue
             self.heartbeats.progress(("inference", node), still_busy=False)
+            if self.inference_pids.get(node) not in (None, pid):
+                # Restarted by Ray: the new process has no weights, and its samplers' requests wait for them.
+                log.warning("the inference actor%s was restarted (process %d replaced by %d): weights sent again",
+                            f" on node {node[:8]}" if self.clustered else "", self.inference_pids[node], pid)
+                self._send_weights(actor)
+            self.inference_pids[node] = pid
+
+    def _check_stall(self) -> None:
+        """Env steps that stop advancing while no single component is to blame (all alive and waiting, or Ray
+        restarting one without success): name what is stuck and replace every sampler and inference actor;
+        if that does not bring the steps back either, the run has failed."""
+        verdict = self.stall.observe(self.coordinator.env_steps, defer=self.heartbeats.judging())
+        if verdict is Verdict.OK:
+            return
+        quiet = self.stall.quiet_s()
+        if verdict is Verdict.FAILED:
+            raise RunStalled(f"no env step for {quiet:.0f} s, even after replacing the samplers and inference "
+                             f"actors {quiet - self.stall.timeout_s * self.stall.startup_factor:.0f} s ago "
+                             f"({self.stuck_report()}); runtime.hang_timeout_s={self.stall.timeout_s:g}")
+        log.warning("no env step for %.0f s (runtime.hang_timeout_s=%g): %s; replacing every sampler%s", quiet,
+                    self.stall.timeout_s, self.stuck_report(), " and inference actor" if self.inference_actors else "")
+        for node in list(self.inference_actors):
+            self._replace_inference(node, "the run stalled")
+        for i in list(self.samplers):
+            if self.inference_actors.get(self.samplers[i].node) is None:  # (else replaced with its inference)
+                self._replace_sampler(i, "the run stalled")
+
+    def stuck_report(self) -> str:
+        """What each component is doing, for the stall's log line."""
+        parts = []
+        for i, slot in sorted(self.samplers.items()):
+            state = "restarting" if slot.restarting else "alive"
+            parts.append(f"sampler {i} {state}, {slot.in_flight} collect(s) in flight")
+        for pid in self.policy_ids:
+            parts.append(f"learner {pid} {self.trains_in_flight[pid]} batch(es) in flight, "
+                         f"{self.coordinator.buffered_steps(pid)} steps buffered")
+        for node in self.inference_actors:
+            parts.append(f"inference{' ' + node[:8] if self.clustered else ''} "
+                         f"{'owes a ping' if node in self.pings else 'answering'}")
+        return "; ".join(parts)
 
     def _restart_hung(self, name: tuple, quiet_s: float) -> None:
         """Kill a component that has had work in flight for too long without a result. Samplers and inference
@@ -347,6 +430,7 @@ class RayRuntime:
         if kind == "inference" and len(self.inference_actors) > 1:
             label += f" on node {name[1][:8]}"
         self.hung_restarts += 1
+        self.stall.handled()
         log.warning("%s made no progress for %.0f s with work in flight (hung?): killing it to restart it "
                     "(hang #%d; runtime.hang_timeout_s=%g)", label, quiet_s, self.hung_restarts,
                     self.heartbeats.timeout_s)
@@ -379,26 +463,59 @@ class RayRuntime:
         # it: the sampler counts as restarting until its next successful collect, and is logged once.
         # The chunks it was cutting are lost, which costs samples, not correctness: none was trained on.
         slot = self.samplers[index]
-        if slot.restarting:
-            return
-        slot.restarting = True
-        slot.dead_process_id = slot.process_id
-        slot.restarts += 1
-        self.heartbeats.restarted(("sampler", index), slot.in_flight > 0)
-        log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
-                    str(error).splitlines()[0][:200], slot.restarts)
-        # Calls to a restarting actor wait for its new process: it gets the population's state back.
-        self._push_population_state(index)
+        if not slot.restarting:
+            slot.restarting = True
+            slot.dead_process_id = slot.process_id
+            slot.restarts += 1
+            # Its clock runs from the death on: a restart that never succeeds shows as hung.
+            self.heartbeats.restarted(("sampler", index), still_busy=True)
+            log.warning("sampler %d died (%s); Ray restarts it (restart #%d)", index,
+                        str(error).splitlines()[0][:200], slot.restarts)
+        # Calls to a restarting actor wait for its new process, which starts with nothing: weights and the
+        # population's state are sent again (a copy takes only newer versions, so a repeat costs nothing).
+        self._push_sampler_state(index)
 
-    def _push_population_state(self, index: int) -> None:
-        sampler = self.samplers[index].actor
+    def _push_sampler_state(self, index: int) -> None:
+        slot = self.samplers[index]
+        sampler = slot.actor
+        if slot.node in self.inference_actors:
+            sampler.set_inference.remote(self.inference_actors[slot.node])
+        else:
+            self._send_weights(sampler)
         for pid, coeffs in self.shaping.items():
             sampler.set_reward_shaping.remote(pid, coeffs)
         if self.opponents:
-            if not self.inference_actors:
-                for weights in self.opponents.values():
-                    self._broadcast(weights, [index])
             sampler.set_opponents.remote(sorted(self.opponents), [])
+
+    def _replace_sampler(self, index: int, why: Exception | str) -> None:
+        """A fresh actor in place of one Ray could not restart (or that stays stuck): same index, node and core."""
+        slot = self.samplers[index]
+        ray.kill(slot.actor, no_restart=True)
+        for ref in [r for r, (kind, i, _) in self.pending.items() if kind == "collect" and i == index]:
+            del self.pending[ref]
+        self.replaced += 1
+        log.warning("sampler %d could not be restarted (%s): replaced by a fresh actor (replacement #%d)", index,
+                    str(why).splitlines()[0][:200], self.replaced)
+        restarts = slot.restarts + (0 if slot.restarting else 1)
+        self._add_sampler(slot.node, index, slot.core_index)
+        new = self.samplers[index]
+        new.restarts, new.restarting, new.dead_process_id = restarts, True, slot.process_id
+        self.heartbeats.restarted(("sampler", index), still_busy=False)
+
+    def _replace_inference(self, node: str, why: Exception | str) -> None:
+        """A fresh inference actor on ``node``, and fresh samplers there: theirs hold the old one's handle."""
+        ray.kill(self.inference_actors[node], no_restart=True)
+        self.pings.pop(node, None)
+        self.inference_pids.pop(node, None)
+        self.replaced += 1
+        log.warning("the inference actor%s could not be restarted (%s): replaced by a fresh actor, with its "
+                    "samplers (replacement #%d)", f" on node {node[:8]}" if self.clustered else "",
+                    str(why).splitlines()[0][:200], self.replaced)
+        self.inference_actors[node] = self._new_inference(node)
+        self.heartbeats.restarted(("inference", node), still_busy=False)
+        self.last_ping[node] = time.monotonic()
+        for i in [i for i, slot in self.samplers.items() if slot.node == node]:
+            self._replace_sampler(i, "its inference actor was replaced")
 
     def _restart_learner(self, pid: int, error: Exception) -> None:
         """Recreate a dead learner from the latest checkpoint; the batches it held are lost."""
@@ -452,16 +569,12 @@ class RayRuntime:
                          node.cpus, count)
 
     def _start_samplers(self, node: str, count: int) -> None:
-        weights = list(self.latest_weights.values())
         if self.cfg.runtime.inference == "remote" and node not in self.inference_actors:
-            self.inference_actors[node] = self._new_inference(node, weights)
+            self.inference_actors[node] = self._new_inference(node)
             self.last_ping[node] = time.monotonic()
-            for ref in self.opponents.values():
-                self.inference_actors[node].set_weights.remote(ref)
         for _ in range(count):
-            index = self._add_sampler(node, weights)
+            index = self._add_sampler(node)
             self.plan.samplers.append(node)
-            self._push_population_state(index)
             self._fill_sampler(index)
 
     def _drop_sampler(self, index: int) -> None:

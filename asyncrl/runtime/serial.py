@@ -20,7 +20,7 @@ from asyncrl.runtime.components import (
     probe_spaces,
     resolve_device,
     state_size,
-    with_precision,
+    with_hardware_defaults,
 )
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
@@ -37,7 +37,7 @@ class SerialRuntime:
         if learner_states:
             check_checkpoint_fits(cfg, self.spaces, learner_states)
         self.device = resolve_device(cfg.runtime.device)
-        cfg, self.precision = with_precision(cfg, self.device)
+        cfg, self.hardware = with_hardware_defaults(cfg, self.device)
         self.cfg = cfg
         self.learners = {pid: build_learner(cfg, self.spaces, pid, self.device) for pid in policy_ids(cfg)}
         for pid, state in (learner_states or {}).items():

@@ -120,8 +120,9 @@ class Sampler:
         self.env_restarts: list[str] = []
         self.watch = Stopwatch()
         self._last_collect_end: float | None = None
-        for g in self.groups:
-            self._submit(g)
+        # The first requests go out with the first collect, not here: weights are delivered to a sampler after
+        # it is built (and again after Ray restarts it), so at construction there may be no policy to ask.
+        self._started = False
 
     @property
     def obs_space(self) -> gym.spaces.Dict:
@@ -138,6 +139,10 @@ class Sampler:
         start = time.perf_counter()
         if self._last_collect_end is not None:
             self.watch.add("idle", start - self._last_collect_end)
+        if not self._started:
+            for g in self.groups:
+                self._submit(g)
+            self._started = True
         for t in range(self.rollout):
             for g in self.groups:
                 self._step_group(g, t)
