@@ -17,15 +17,18 @@ from pathlib import Path
 
 import pytest
 
+from asyncrl.hardware import NATIVE_BF16_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
 # A run small enough to finish in seconds: its checkpoint is what the checkpoint cases resume from.
 TINY = ["runtime=serial", "runtime.num_envs=2", "algo.rollout=16", "algo.batch_size=32", "train.env_steps=64"]
 
 
-def _train(args, cwd=REPO, timeout=30):
+def _train(args, cwd=REPO, timeout=30, extra_env=None):
     # This checkout's asyncrl, whatever the cwd and whichever checkout is installed.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "asyncrl.train", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -134,6 +137,13 @@ def _resume_changed(*change: str):
     return prepare
 
 
+def _no_native_bf16(tmp: Path) -> list[str]:  # noqa: ARG001
+    return ["runtime.precision=bf16"]
+
+
+_no_native_bf16.env = {NATIVE_BF16_ENV: "0"}  # whatever this machine's CPU: the project's check says no
+
+
 def _no_cuda(tmp: Path) -> list[str]:
     import torch
 
@@ -165,6 +175,9 @@ START_CASES = {
     # Ray rejects this one itself, at once; the message names the key.
     "ray-address-malformed": (["runtime=ray", "runtime.address=not-an-address"], [
         "runtime.address='not-an-address'", "cannot be joined", "host:port"]),
+    "ray-num-cpus-negative": (["runtime=ray", "runtime.num_cpus=-1"], ["runtime.num_cpus=-1", "integer >= 1"]),
+    # On a CPU without native bfloat16 (or told so), an explicit bf16 is refused rather than emulated.
+    "bf16-emulated": (_no_native_bf16, ["runtime.precision=bf16", "no native bfloat16", "runtime.precision=auto"]),
     # probe_spaces (asyncrl/runtime/components.py) lets an exception from the factory itself through, so a
     # misspelt factory kwarg (this one, or a Gymnasium env's) ends in the trainer's traceback; it should become
     # an EnvFactoryError there. The VizDoom factory already names the bad key and the valid ones.
@@ -179,7 +192,7 @@ def _run_case(prepare, tmp: Path, trained) -> tuple[subprocess.CompletedProcess,
     else:
         args = prepare(tmp) if callable(prepare) else prepare
     start = time.monotonic()
-    proc = _train(["runtime=serial", f"run_dir={tmp / 'run'}", *QUIET, *args])
+    proc = _train(["runtime=serial", f"run_dir={tmp / 'run'}", *QUIET, *args], extra_env=getattr(prepare, "env", None))
     return proc, time.monotonic() - start
 
 

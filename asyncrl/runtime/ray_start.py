@@ -56,6 +56,10 @@ def start_ray(cfg: Config, num_actors: int) -> tuple[bool, str | None]:
                                   f"running Ray head, or no runtime.address for an embedded local Ray") from e
             url = getattr(context, "dashboard_url", None)
             return True, (url if not url or "://" in url else f"http://{url}")
+        # The embedded Ray is this run's alone, reached by no other machine: Ray 2.60 turns token authentication on
+        # for it and warns about that on every start, a warning a user can do nothing about. Off unless the user
+        # set a mode (RAY_AUTH_MODE=token keeps it on); the workers inherit it.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         # Every actor asks for one logical CPU; the threads they use are set per actor, so logical CPUs may
         # exceed the physical ones on a small machine.
         num_cpus = cfg.runtime.num_cpus or max(os.cpu_count() or 1, num_actors)
