@@ -27,7 +27,22 @@ def machine() -> str:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     except Exception:
         gpu = "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {gpu}, {platform.system()} {platform.machine()}"
+    return (f"{os.cpu_count()} cores ({cpu}; {cpu_kind()}), {gpu}, {platform.system()} {platform.machine()}"
+            + "".join(f", {k}={os.environ[k]}" for k in ISA_OVERRIDES if k in os.environ))
+
+
+# The variables that make an AVX-512 box behave like an AVX2-only one (and the project's own bf16 check say no).
+ISA_OVERRIDES = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "ASYNCRL_NATIVE_BF16")
+
+
+def cpu_kind() -> str:
+    """The CPU features the project's speed depends on: AVX-512 and native bfloat16."""
+    from asyncrl.hardware import NATIVE_BF16_CPU_FLAGS, cpu_flags
+
+    flags = cpu_flags()
+    avx512 = "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
+    bf16 = "native bf16" if any(f in flags for f in NATIVE_BF16_CPU_FLAGS) else "no native bf16"
+    return f"{avx512}, {bf16}"
 
 
 def command() -> str:

@@ -65,9 +65,9 @@ def _sampler_worker(index: int, overrides: list[str], seconds: float, with_model
     from asyncrl.learning.learner import Learner
     from asyncrl.models.distributions import ActionSpec
     from asyncrl.runtime.affinity import pin_process, sampler_core
-    from asyncrl.runtime.components import build_sampler, probe_spaces
+    from asyncrl.runtime.components import build_sampler, probe_spaces, with_hardware_defaults
 
-    cfg = load_config(overrides)
+    cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")  # precision auto decided as a run decides it
     if cfg.runtime.pin_cores:
         pin_process({sampler_core(index, cfg.runtime.learner_threads)})
     torch.set_num_threads(cfg.runtime.sampler_threads)
@@ -115,9 +115,9 @@ def _learner_worker(overrides: list[str], seconds: float, threads: int, out) -> 
 
     from asyncrl.config.loader import load_config
     from asyncrl.data import Trajectory
-    from asyncrl.runtime.components import build_learner, probe_spaces
+    from asyncrl.runtime.components import build_learner, probe_spaces, with_hardware_defaults
 
-    cfg = load_config(overrides)
+    cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")
     torch.set_num_threads(threads)  # alone on the machine: no pinning, every core is its
     spaces = probe_spaces(cfg.env)
     learner = build_learner(cfg, spaces)
@@ -169,9 +169,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from asyncrl.config.loader import load_config
+    from asyncrl.runtime.components import with_hardware_defaults
 
     overrides = ["experiment=doom_basic", *args.overrides]
-    rt = load_config(overrides).runtime
+    rt = with_hardware_defaults(load_config(overrides), "cpu")[0].runtime
     n, e, s, pin = rt.num_samplers, rt.num_envs, args.seconds, rt.pin_cores
     layout = f"{n} x {e} envs{', pinned' if pin else ''}, {rt.precision}"
     cores = os.cpu_count() or 1

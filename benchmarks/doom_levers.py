@@ -37,8 +37,8 @@ CUMULATIVE = [
     ("old recipe settings: 2 samplers x 4 envs, 2 env groups, fp32, 2 learner threads, unpinned", OLD),
     ("+ one env group per sampler (inference batch 4, not 2)", [*OLD, "runtime.env_groups=1"]),
     ("+ one learner thread", [*OLD, "runtime.env_groups=1", "runtime.learner_threads=1"]),
-    ("+ bfloat16 (learner autocast, inference weights)",
-     [*OLD, "runtime.env_groups=1", "runtime.learner_threads=1", "runtime.precision=bf16"]),
+    ("+ precision auto (bfloat16 learner autocast and inference weights where the CPU has it natively)",
+     [*OLD, "runtime.env_groups=1", "runtime.learner_threads=1", "runtime.precision=auto"]),
     ("+ 1 sampler x 8 envs pinned to a core, learner on the other = the recipe", RECIPE),
 ]
 # ... then one change at a time from the recipe.

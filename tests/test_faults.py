@@ -4,8 +4,8 @@ Each test starts ``python -m asyncrl.train`` as a user would (``env=doom_basic``
 envs pinned with its engines, conv + GRU 512; the ``experiment=doom_basic`` recipe; remote inference; a
 2-policy population; a VizDoom duel), kills each of its component types once while it trains — at a random
 moment, one of them right after the previous one's restart, and with checkpoints every 2 s so that kills
-land during checkpoints too — and asserts that env steps advance again within ``RESUME_S`` of every kill, and
-that the run completes its budget with every death in ``train.log`` and every checkpoint readable.
+land during checkpoints too — and asserts that env steps advance again, and a checkpoint past them is written,
+within ``RESUME_S`` of every kill, and that the run completes its budget with every death in ``train.log`` and every checkpoint readable.
 
 Progress is read from ``summary.json``, which the run rewrites with each checkpoint. The random moments are
 drawn from a seed printed in every failure message (``ASYNCRL_FAULT_SEED`` replays one).
@@ -64,6 +64,11 @@ def _kill_and_see_it_resume(run: Run, run_dir: Path, victim: str, rng: random.Ra
     if victim != "evaluator":  # an evaluator's death costs an evaluation, not env steps
         _wait_for(run, f"env steps after the {victim} was killed at {steps_at_kill} (seed {seed})",
                   lambda: _steps(run_dir) > steps_at_kill, timeout=RESUME_S - (time.monotonic() - killed_at) + 5)
+    # Checkpoints go on too: one skipped while the learner was down is taken as soon as it is back, so a kill of
+    # the driver now would lose at most about one checkpoint period.
+    _wait_for(run, f"a checkpoint past {steps_at_kill} steps after the {victim}'s death (seed {seed})",
+              lambda: any(steps > steps_at_kill for steps, *_ in _checkpoints(run_dir)),
+              timeout=RESUME_S - (time.monotonic() - killed_at) + 5)
 
 
 def _run_with_faults(tmp_path: Path, args: list[str], victims: list[str], budget: int) -> dict:
