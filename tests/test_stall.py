@@ -10,6 +10,17 @@ def _watch(timeout=10.0):
     return StallWatch(timeout, startup_factor=5.0, clock=clock), clock
 
 
+def _stalled_after_5_steps():
+    """A watch whose steps advanced to 5 at t=1 and stopped: at t=12 it asks for a recovery."""
+    watch, clock = _watch()
+    watch.observe(0)
+    clock.now = 1.0
+    watch.observe(5)
+    clock.now = 12.0
+    assert watch.observe(5) is Verdict.RECOVER
+    return watch, clock
+
+
 def test_steps_that_advance_are_never_a_stall():
     watch, clock = _watch()
     for step in range(100):
@@ -33,12 +44,7 @@ def test_start_up_gets_the_longer_allowance_then_the_plain_timeout_applies():
 
 
 def test_a_stall_asks_for_one_recovery_and_fails_only_if_the_steps_stay_stopped():
-    watch, clock = _watch()
-    watch.observe(0)
-    clock.now = 1.0
-    watch.observe(5)
-    clock.now = 12.0
-    assert watch.observe(5) is Verdict.RECOVER
+    watch, clock = _stalled_after_5_steps()
     clock.now = 30.0
     assert watch.observe(5) is Verdict.OK  # recovered components get the start-up allowance
     clock.now = 62.5
@@ -47,12 +53,7 @@ def test_a_stall_asks_for_one_recovery_and_fails_only_if_the_steps_stay_stopped(
 
 
 def test_steps_after_a_recovery_end_the_stall():
-    watch, clock = _watch()
-    watch.observe(0)
-    clock.now = 1.0
-    watch.observe(5)
-    clock.now = 12.0
-    assert watch.observe(5) is Verdict.RECOVER
+    watch, clock = _stalled_after_5_steps()
     clock.now = 40.0
     assert watch.observe(6) is Verdict.OK
     clock.now = 100.0  # a new stall is judged afresh: recover first, not fail
