@@ -94,3 +94,10 @@ def test_a_zero_timeout_turns_the_watch_off():
     watch.observe(0)
     clock.now = 1e6
     assert watch.observe(0) is Verdict.OK
+
+
+def test_the_failure_says_how_long_ago_the_recovery_was():
+    watch, clock = _stalled_after_5_steps()
+    assert watch.since_recovery_s() == 0.0
+    clock.now = 62.5
+    assert watch.observe(5) is Verdict.FAILED and watch.since_recovery_s() == 50.5

@@ -397,7 +397,7 @@ class RayRuntime:
         quiet = self.stall.quiet_s()
         if verdict is Verdict.FAILED:
             raise RunStalled(f"no env step for {quiet:.0f} s, even after replacing the samplers and inference "
-                             f"actors {quiet - self.stall.timeout_s * self.stall.startup_factor:.0f} s ago "
+                             f"actors {self.stall.since_recovery_s():.0f} s ago "
                              f"({self.stuck_report()}); runtime.hang_timeout_s={self.stall.timeout_s:g}")
         log.warning("no env step for %.0f s (runtime.hang_timeout_s=%g): %s; replacing every sampler%s", quiet,
                     self.stall.timeout_s, self.stuck_report(), " and inference actor" if self.inference_actors else "")
@@ -491,8 +491,7 @@ class RayRuntime:
         """A fresh actor in place of one Ray could not restart (or that stays stuck): same index, node and core."""
         slot = self.samplers[index]
         ray.kill(slot.actor, no_restart=True)
-        for ref in [r for r, (kind, i, _) in self.pending.items() if kind == "collect" and i == index]:
-            del self.pending[ref]
+        self._forget_collects(index)
         self.replaced += 1
         log.warning("sampler %d could not be restarted (%s): replaced by a fresh actor (replacement #%d)", index,
                     str(why).splitlines()[0][:200], self.replaced)
@@ -503,7 +502,8 @@ class RayRuntime:
         self.heartbeats.restarted(("sampler", index), still_busy=False)
 
     def _replace_inference(self, node: str, why: Exception | str) -> None:
-        """A fresh inference actor on ``node``, and fresh samplers there: theirs hold the old one's handle."""
+        """A fresh inference actor on ``node``, and fresh samplers there: one blocked on the old actor's replies
+        would only see the new handle after its client's retry window (RayInferenceClient.RETRY_FOR_S)."""
         ray.kill(self.inference_actors[node], no_restart=True)
         self.pings.pop(node, None)
         self.inference_pids.pop(node, None)
@@ -580,9 +580,13 @@ class RayRuntime:
     def _drop_sampler(self, index: int) -> None:
         slot = self.samplers.pop(index)
         ray.kill(slot.actor, no_restart=True)
+        self._forget_collects(index)
+        self.heartbeats.forget(("sampler", index))
+
+    def _forget_collects(self, index: int) -> None:
+        """Drop the collects in flight on sampler ``index``'s actor, which is gone."""
         for ref in [r for r, (kind, i, _) in self.pending.items() if kind == "collect" and i == index]:
             del self.pending[ref]
-        self.heartbeats.forget(("sampler", index))
 
     # -- population --------------------------------------------------------------------------------------------
 

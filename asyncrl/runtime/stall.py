@@ -41,6 +41,10 @@ class StallWatch:
     def quiet_s(self) -> float:
         return self.clock() - self.since
 
+    def since_recovery_s(self) -> float:
+        """Seconds since the current stall's recovery (0 when none was made)."""
+        return 0.0 if self.recovered_at is None else self.clock() - self.recovered_at
+
     def handled(self) -> None:
         """A hung component was just named and restarted: the quiet stretch is explained, and its clock starts
         again (deaths do not count here: a sampler that dies at every start would never stall)."""
