@@ -58,7 +58,7 @@ class EvalArgs:
 
 
 def _make_env(policy: LoadedPolicy, render: bool) -> gym.Env:
-    from asyncrl.runtime.components import load_env_factory
+    from asyncrl.sampling.env_factory import load_env_factory
 
     env_cfg = policy.cfg.env
     if not render:
@@ -106,7 +106,7 @@ def evaluate(args: EvalArgs) -> tuple[dict, Path]:
 def _evaluate_match(args: EvalArgs, policy: LoadedPolicy) -> tuple[dict, Path]:
     """Episodes of a multi-agent env, seat 0 played by the policy; one video per seat."""
     from asyncrl.evaluation.matches import play_match
-    from asyncrl.runtime.components import load_env_factory
+    from asyncrl.sampling.env_factory import load_env_factory
 
     n = policy.spaces.num_agents
     key = image_key(policy.spaces.obs) if args.video else None

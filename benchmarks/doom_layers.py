@@ -65,7 +65,8 @@ def _sampler_worker(index: int, overrides: list[str], seconds: float, with_model
     from asyncrl.learning.learner import Learner
     from asyncrl.models.distributions import ActionSpec
     from asyncrl.runtime.affinity import pin_process, sampler_core
-    from asyncrl.runtime.components import build_sampler, probe_spaces, with_hardware_defaults
+    from asyncrl.runtime.components import build_sampler, with_hardware_defaults
+    from asyncrl.sampling.env_factory import probe_spaces
 
     cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")  # precision auto decided as a run decides it
     if cfg.runtime.pin_cores:
@@ -115,7 +116,8 @@ def _learner_worker(overrides: list[str], seconds: float, threads: int, out) -> 
 
     from asyncrl.config.loader import load_config
     from asyncrl.data import Trajectory
-    from asyncrl.runtime.components import build_learner, probe_spaces, with_hardware_defaults
+    from asyncrl.runtime.components import build_learner, with_hardware_defaults
+    from asyncrl.sampling.env_factory import probe_spaces
 
     cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")
     torch.set_num_threads(threads)  # alone on the machine: no pinning, every core is its

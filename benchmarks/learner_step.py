@@ -24,7 +24,8 @@ from _record import append  # noqa: E402
 
 from asyncrl.config.loader import load_config  # noqa: E402
 from asyncrl.data import Trajectory  # noqa: E402
-from asyncrl.runtime.components import build_learner, probe_spaces  # noqa: E402
+from asyncrl.runtime.components import build_learner  # noqa: E402
+from asyncrl.sampling.env_factory import probe_spaces
 
 
 def synthetic_batch(cfg, spaces, state_size: int) -> Trajectory:

@@ -178,7 +178,7 @@ START_CASES = {
     "ray-num-cpus-negative": (["runtime=ray", "runtime.num_cpus=-1"], ["runtime.num_cpus=-1", "integer >= 1"]),
     # On a CPU without native bfloat16 (or told so), an explicit bf16 is refused rather than emulated.
     "bf16-emulated": (_no_native_bf16, ["runtime.precision=bf16", "no native bfloat16", "runtime.precision=auto"]),
-    # probe_spaces (asyncrl/runtime/components.py) lets an exception from the factory itself through, so a
+    # probe_spaces (asyncrl/sampling/env_factory.py) lets an exception from the factory itself through, so a
     # misspelt factory kwarg (this one, or a Gymnasium env's) ends in the trainer's traceback; it should become
     # an EnvFactoryError there. The VizDoom factory already names the bad key and the valid ones.
     "misspelt-doom-kwarg": (["env=doom_basic", "env.kwargs.resolutoin=160x120"], ["env.kwargs", "resolutoin"]),

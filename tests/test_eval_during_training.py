@@ -10,7 +10,7 @@ from asyncrl.evaluation.episodes import play
 from asyncrl.evaluation.evaluator import EVAL_SEED_OFFSET
 from asyncrl.evaluation.loading import load_policy
 from asyncrl.run.trainer import train
-from asyncrl.runtime.components import load_env_factory
+from asyncrl.sampling.env_factory import load_env_factory
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false", "logging.console_every_s=10"]
 

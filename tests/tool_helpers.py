@@ -6,7 +6,7 @@ from asyncrl.config.loader import load_config
 from asyncrl.models.actor_critic import ActorCritic
 from asyncrl.run.checkpoint import CheckpointManager
 from asyncrl.run.run_dir import prepare_run_dir
-from asyncrl.runtime.components import probe_spaces
+from asyncrl.sampling.env_factory import probe_spaces
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
 

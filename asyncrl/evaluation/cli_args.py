@@ -79,7 +79,7 @@ def run_tool(prog: str, doc: str, argv: list[str] | None, body: typing.Callable[
         return 0
     logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
     from asyncrl.run.checkpoint import CheckpointError
-    from asyncrl.runtime.components import EnvFactoryError
+    from asyncrl.sampling.env_factory import EnvFactoryError
 
     try:
         message = body(argv)

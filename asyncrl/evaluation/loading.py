@@ -19,7 +19,8 @@ from asyncrl.config.schema import Config, ConfigValueError
 from asyncrl.evaluation.cli_args import UsageError
 from asyncrl.models.actor_critic import ActorCritic
 from asyncrl.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
-from asyncrl.runtime.components import EnvSpaces, check_checkpoint_fits, probe_spaces
+from asyncrl.runtime.components import check_checkpoint_fits
+from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
 
 log = logging.getLogger(__name__)
 WHAT_RUN_IS = "expected a run directory (with config.yaml and checkpoints/) or a checkpoint file (ckpt_*.pt)"

@@ -24,9 +24,10 @@ from asyncrl.run.checkpoint import CheckpointError, CheckpointManager
 from asyncrl.run.console import progress_line
 from asyncrl.run.metrics_writer import MetricsWriter
 from asyncrl.run.run_dir import prepare_run_dir, write_config, write_json
-from asyncrl.runtime.components import DeviceError, EnvFactoryError, PopulationError, policy_ids
+from asyncrl.runtime.components import DeviceError, PopulationError, policy_ids
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.stall import RunStalled
+from asyncrl.sampling.env_factory import EnvFactoryError
 from asyncrl.timing import TimeBreakdown
 
 log = logging.getLogger("asyncrl")

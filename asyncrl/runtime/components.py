@@ -1,62 +1,22 @@
-"""Builders shared by the runtimes: env factories, probing spaces, samplers, learners (no Ray here)."""
+"""Builders shared by the runtimes: samplers, learners, the checks that a config fits its env and machine (no Ray here)."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import replace
 
-import gymnasium as gym
 import torch
 
-from asyncrl.config.schema import Config, EnvConfig
+from asyncrl.config.schema import Config
 from asyncrl.hardware import native_bf16, resolve_inference, resolve_precision
 from asyncrl.inference.client import InferenceClient
 from asyncrl.learning.learner import Learner
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.sampling.env_group import obs_space_as_dict
-from asyncrl.sampling.multi_agent import is_multi_agent
+from asyncrl.sampling.env_factory import EnvSpaces, load_env_factory
 from asyncrl.sampling.sampler import Sampler
-
-
-class EnvFactoryError(Exception):
-    """``env.factory`` does not name an importable function."""
-
-
-def load_env_factory(env_cfg: EnvConfig) -> Callable[[int], gym.Env]:
-    module_name, _, func_name = env_cfg.factory.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as e:
-        raise EnvFactoryError(f"env.factory={env_cfg.factory!r} cannot be imported ({e}); "
-                              f"expected 'module:function', e.g. asyncrl_envs.gymnasium_env:make_env") from e
-    return partial(factory, env_cfg)
 
 
 class DeviceError(Exception):
     """A device was asked for that this machine does not have."""
-
-
-@dataclass(frozen=True)
-class EnvSpaces:
-    obs: gym.spaces.Dict  # one agent's
-    action: gym.Space
-    num_agents: int = 1
-
-
-def probe_spaces(env_cfg: EnvConfig) -> EnvSpaces:
-    """Build one env to read its spaces, then close it (a VizDoom env starts no engine for this)."""
-    try:
-        env = load_env_factory(env_cfg)(0)
-    except (ValueError, TypeError, KeyError) as e:  # the factory's own check of id and kwargs
-        raise EnvFactoryError(f"env {env_cfg.name!r} (factory {env_cfg.factory}) cannot be built: "
-                              f"{' '.join(str(e).split())}") from e
-    try:
-        num_agents = env.num_agents if is_multi_agent(env) else 1
-        return EnvSpaces(obs_space_as_dict(env.observation_space), env.action_space, num_agents)
-    finally:
-        env.close()
 
 
 class PopulationError(Exception):

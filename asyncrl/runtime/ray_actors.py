@@ -19,14 +19,8 @@ from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import MissingWeights, PolicyRunner
 from asyncrl.runtime.affinity import learner_cores, pin_process, sampler_core
-from asyncrl.runtime.components import (
-    EnvSpaces,
-    build_learner,
-    build_sampler,
-    policy_ids,
-    precision_on,
-    probe_spaces,
-)
+from asyncrl.runtime.components import build_learner, build_sampler, policy_ids, precision_on
+from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
 
 
 class RayInferenceClient:

@@ -31,7 +31,6 @@ from asyncrl.runtime.components import (
     check_eval_fits,
     check_population_fits,
     policy_ids,
-    probe_spaces,
     resolve_device,
     state_size,
     with_hardware_defaults,
@@ -43,6 +42,7 @@ from asyncrl.runtime.placement import Plan, added_samplers, learner_node, plan_c
 from asyncrl.runtime.ray_actors import EvaluatorActor, InferenceActor, LearnerActor, SamplerActor
 from asyncrl.runtime.ray_start import start_ray
 from asyncrl.runtime.stall import RunStalled, StallWatch, Verdict
+from asyncrl.sampling.env_factory import probe_spaces
 
 log = logging.getLogger(__name__)
 

@@ -10,20 +10,19 @@ from asyncrl.evaluation.evaluator import Evaluator
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
 from asyncrl.runtime.components import (
-    EnvSpaces,
     build_learner,
     build_sampler,
     check_checkpoint_fits,
     check_eval_fits,
     check_population_fits,
     policy_ids,
-    probe_spaces,
     resolve_device,
     state_size,
     with_hardware_defaults,
 )
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
+from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
 
 
 class SerialRuntime:
