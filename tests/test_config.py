@@ -35,7 +35,9 @@ def test_a_checkout_reads_its_own_conf_folder():
 
 
 def test_a_users_config_directory_adds_names(tmp_path, monkeypatch):
-    for group, name, body in [("env", "my_pole", "env:\n  name: my_pole\n  factory: my_envs:make\n  id: x\n"),
+    # my_envs is not importable here: the env names its family, so no env is built to read its spaces.
+    env_body = "defaults:\n  - override /family: vector_discrete\nenv:\n  name: my_pole\n  factory: my_envs:make\n  id: x\n"
+    for group, name, body in [("env", "my_pole", env_body),
                               ("experiment", "my_recipe", "algo:\n  lr: 0.123\n"),
                               ("runtime", "my_runtime", "kind: serial\nnum_envs: 3\n")]:
         (tmp_path / group).mkdir()
@@ -52,6 +54,27 @@ def test_a_users_config_directory_adds_names(tmp_path, monkeypatch):
     (tmp_path / "env" / "cartpole.yaml").write_text("# @package _global_\nenv:\n  name: cartpole\n")
     with pytest.raises(ConfigError, match="env=cartpole is defined twice"):
         load_config(["env=cartpole"])
+
+
+@pytest.mark.parametrize("env, family", [("cartpole", "vector_discrete"), ("Acrobot-v1", "vector_discrete"),
+                                         ("Pendulum-v1", "vector_continuous"), ("doom_basic", "image")])
+def test_the_family_is_read_from_the_envs_spaces(env, family):
+    assert load_config([f"env={env}"]).family == family
+
+
+def test_family_defaults_yield_to_the_env_the_recipe_and_the_command_line():
+    pendulum = load_config(["env=Pendulum-v1"])
+    assert (pendulum.algo.lr, pendulum.model.encoder, pendulum.model.nonlinearity) == (3e-4, "mlp", "tanh")
+    assert load_config(["env=Pendulum-v1", "algo.lr=0.1"]).algo.lr == 0.1
+    doom = load_config(["env=doom_basic"])  # the image family's lr, the env's own core and value clip
+    assert (doom.algo.lr, doom.model.core, doom.algo.ppo_clip_value) == (1e-4, "gru", 0.2)
+    forced = load_config(["env=Pendulum-v1", "family=image"])  # no probe: the given family's defaults
+    assert (forced.family, forced.algo.lr, forced.model.encoder) == ("image", 1e-4, "auto")
+
+
+def test_a_factory_that_cannot_be_imported_is_one_line_when_the_family_is_read():
+    with pytest.raises(ConfigError, match="env.factory='no_such_module:make' cannot be imported"):
+        load_config(["env=Acrobot-v1", "env.factory=no_such_module:make"])
 
 
 def test_experiment_names_the_run_and_overrides_apply():
@@ -73,6 +96,8 @@ def test_free_form_factory_kwargs_are_accepted():
     ("runtime.num_envs=0", ["runtime.num_envs", ">= 1"]),
     ("model.core=grux", ["model.core", "gru", "lstm"]),
     ("runtime=cluster", ["runtime", "serial"]),
+    ("family=atari", ["family='atari'", "vector_continuous"]),
+    ("algo.lr_schedule=cosine", ["algo.lr_schedule", "linear"]),
     ("restart_behavior=keep", ["restart_behavior", "resume", "overwrite"]),
     ("algo.gamma=1.5", ["algo.gamma", "[0, 1]"]),
 ])
@@ -92,3 +117,19 @@ def test_cli_bad_key_exits_2_with_one_line_and_no_traceback(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "train.env_steps" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_family_of_reads_frames_then_continuous_actions():
+    import numpy as np
+    from gymnasium import spaces
+
+    from asyncrl.config.families import describe_spaces, family_of
+
+    frame = spaces.Box(0, 255, (3, 72, 128), np.uint8)
+    vector = spaces.Box(-1, 1, (4,), np.float32)
+    assert family_of(spaces.Dict({"obs": frame, "health": vector}), spaces.Box(-1, 1, (2,))) == "image"
+    assert family_of(spaces.Dict({"obs": vector}), spaces.Tuple([spaces.Discrete(3), spaces.Box(-1, 1, (1,))])) \
+        == "vector_continuous"
+    assert family_of(spaces.Dict({"obs": vector}), spaces.MultiDiscrete([3, 2])) == "vector_discrete"
+    assert describe_spaces(spaces.Dict({"obs": vector}), spaces.Discrete(2)) == \
+        "observations obs=Box(4,) float32, actions Discrete(2)"

@@ -61,24 +61,43 @@ def test_pbt_replaces_a_policy_whose_learning_rate_is_far_too_small(tmp_path):
     assert summary["target_reached_at_env_steps"] is not None, summary["policies"]
 
 
-def test_a_batch_of_several_batch_sizes_takes_as_many_optimizer_steps():
-    """Chunks come whole: 64 envs x 32 steps is two batches of 1024, and so two updates, as in Sample Factory."""
+def _toy_learner(**algo):
     import numpy as np
     from gymnasium import spaces
 
     from asyncrl.config.schema import AlgoConfig, ModelConfig
-    from asyncrl.data import Trajectory
     from asyncrl.learning.learner import Learner
 
     obs_space = spaces.Dict({"obs": spaces.Box(-1, 1, (3,), np.float32)})
-    learner = Learner(0, obs_space, spaces.Discrete(2), ModelConfig(mlp_layers=[8]), AlgoConfig(rollout=4, batch_size=8))
-    t, b = 4, 6  # 24 transitions: three batches of 8
+    budget = algo.pop("budget_steps", None)
+    return Learner(0, obs_space, spaces.Discrete(2), ModelConfig(mlp_layers=[8]),
+                   AlgoConfig(rollout=4, batch_size=8, **algo), budget_steps=budget)
+
+
+def _toy_chunk(t: int = 4, b: int = 6):
+    import numpy as np
+
+    from asyncrl.data import Trajectory
+
     rng = np.random.default_rng(0)
     zeros = np.zeros((t, b), np.float32)
-    chunk = Trajectory(0, {"obs": rng.standard_normal((t + 1, b, 3)).astype(np.float32)},
-                       rng.integers(0, 2, (t, b, 1)), rng.standard_normal((t, b)).astype(np.float32),
-                       zeros.astype(bool), zeros.astype(bool), zeros, np.full((t, b), -0.7, np.float32), zeros,
-                       np.zeros((t, b), np.int64), None)
-    learner.train([chunk])
+    return Trajectory(0, {"obs": rng.standard_normal((t + 1, b, 3)).astype(np.float32)},
+                      rng.integers(0, 2, (t, b, 1)), rng.standard_normal((t, b)).astype(np.float32),
+                      zeros.astype(bool), zeros.astype(bool), zeros, np.full((t, b), -0.7, np.float32), zeros,
+                      np.zeros((t, b), np.int64), None)
+
+
+def test_a_batch_of_several_batch_sizes_takes_as_many_optimizer_steps():
+    """Chunks come whole: 64 envs x 32 steps is two batches of 1024, and so two updates, as in Sample Factory."""
+    learner = _toy_learner()
+    learner.train([_toy_chunk()])  # 4 x 6 = 24 transitions: three batches of 8
     steps = {int(s["step"]) for s in learner.optimizer.state_dict()["state"].values()}
     assert steps == {3} and learner.version == 1
+
+
+def test_a_linear_lr_schedule_reaches_zero_at_the_budget_and_a_constant_one_stays():
+    linear = _toy_learner(lr=1e-3, lr_schedule="linear", budget_steps=48)
+    lrs = [linear.train([_toy_chunk()])["stats/lr"] for _ in range(3)]  # 24 transitions a call
+    assert lrs == pytest.approx([1e-3, 5e-4, 0.0])
+    constant = _toy_learner(lr=1e-3, budget_steps=48)
+    assert [constant.train([_toy_chunk()])["stats/lr"] for _ in range(3)] == pytest.approx([1e-3] * 3)

@@ -2,9 +2,13 @@
 
 ``conf/`` is the repository's folder in a checkout (an editable install) and ``asyncrl/conf`` in an installed
 wheel. A user's project adds configs of its own without touching ours: every directory in
-``$ASYNCRL_CONFIG_PATH`` (``os.pathsep``-separated) that holds ``env/``, ``experiment/`` or ``runtime/`` yaml
-files is on Hydra's search path after ours, and its names are known to ``env=``, ``experiment=`` and
-``runtime=`` (and listed in errors) like ours.
+``$ASYNCRL_CONFIG_PATH`` (``os.pathsep``-separated) that holds ``env/``, ``experiment/``, ``family/`` or
+``runtime/`` yaml files is on Hydra's search path after ours, and its names are known to ``env=``,
+``experiment=``, ``family=`` and ``runtime=`` (and listed in errors) like ours.
+
+``family=auto`` (the default) is decided here: the env is built once to read its spaces
+(``asyncrl/config/families.py``), and the config is composed again with that family's defaults, which the env's
+config, a recipe and the command line then override.
 
 Hydra's own errors are multi-line and end in a traceback hint; researchers mistype keys all the time, so
 every override is checked against the schema first and the message names the key, what was given and
@@ -25,6 +29,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from asyncrl.config.families import family_of
 from asyncrl.config.schema import Config, ConfigValueError
 from asyncrl.config.store import register_configs
 
@@ -38,7 +43,7 @@ def _own_conf_dir() -> Path:
 
 
 CONF_DIR = _own_conf_dir()
-GROUPS = ("env", "runtime", "experiment")
+GROUPS = ("env", "family", "runtime", "experiment")
 # Keys under these paths are free-form dicts handed to a factory.
 FREE_FORM = ("env.kwargs", "population.policy_hyperparameters")
 # Sample Factory's names for our keys: people coming from it type these first.
@@ -148,9 +153,9 @@ def _rewrite(overrides: list[str]) -> list[str]:
             name = str(ov.value())
             # A recipe file applies its deltas; any other name just names the run.
             out += ([f"+experiment={name}"] if name in group_options("experiment") else []) + [f"name={name}"]
-        elif key == "runtime" and ov.value() not in group_options("runtime"):
-            raise ConfigError(f"runtime={ov.value()!r} is unknown: expected one of "
-                              f"{', '.join(group_options('runtime'))}")
+        elif key in ("runtime", "family") and ov.value() not in group_options(key):
+            raise ConfigError(f"{key}={ov.value()!r} is unknown: expected one of "
+                              f"{', '.join(group_options(key))}")
         elif any(key.startswith(p + ".") for p in FREE_FORM):
             out.append("++" + text.lstrip("+"))  # free-form dicts take new keys
         elif key in GROUPS or key in keys:
@@ -170,6 +175,19 @@ def load_config(overrides: list[str]) -> Config:
             raise
         raise ConfigError(f"cannot parse overrides {' '.join(overrides)!r}: {str(e).splitlines()[0]}") from e
     hydra_overrides += _searchpath_override()
+    cfg = _compose(hydra_overrides)
+    if cfg.family == "auto":
+        family = _family_from_spaces(cfg)
+        cfg = _compose([o for o in hydra_overrides if not o.startswith("family=")] + [f"family={family}"])
+    assert isinstance(cfg, Config)
+    if not cfg.name:
+        cfg.name = cfg.env.name
+    if not cfg.run_dir:
+        _check_run_name(cfg.name)
+    return cfg
+
+
+def _compose(hydra_overrides: list[str]) -> Config:
     register_configs()
     GlobalHydra.instance().clear()
     try:
@@ -190,11 +208,18 @@ def load_config(overrides: list[str]) -> Config:
     finally:
         GlobalHydra.instance().clear()
     assert isinstance(cfg, Config)
-    if not cfg.name:
-        cfg.name = cfg.env.name
-    if not cfg.run_dir:
-        _check_run_name(cfg.name)
     return cfg
+
+
+def _family_from_spaces(cfg: Config) -> str:
+    """The family of ``cfg.env``, from the spaces of one env built for it (and closed again)."""
+    from asyncrl.sampling.env_factory import EnvFactoryError, probe_spaces
+
+    try:
+        spaces = probe_spaces(cfg.env)
+    except EnvFactoryError as e:
+        raise ConfigError(str(e)) from e
+    return family_of(spaces.obs, spaces.action)
 
 
 def _searchpath_override() -> list[str]:

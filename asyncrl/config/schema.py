@@ -96,6 +96,9 @@ class AlgoConfig:
     entropy_coeff: float = 0.003
     kl_coeff: float = 0.0  # penalty on the sample estimate of KL(behaviour || current)
     max_grad_norm: float = 4.0  # 0 turns clipping off
+    # constant | linear: linear takes lr down to 0 over the policy's share of train.env_steps (cleanRL's and
+    # Stable-Baselines3's anneal); PBT perturbs the starting value.
+    lr_schedule: str = "constant"
     reward_scale: float = 1.0
     reward_clip: float = 1000.0
     max_policy_lag: int = 100  # samples whose lag (learner version - behaviour version) exceeds this are dropped
@@ -110,6 +113,7 @@ class AlgoConfig:
         _check(self.num_minibatches >= 1, "algo.num_minibatches", self.num_minibatches,
                "expected an integer >= 1")
         _choice("algo.advantage", self.advantage, ("vtrace", "gae"))
+        _choice("algo.lr_schedule", self.lr_schedule, ("constant", "linear"))
         for name in ("vtrace_rho", "vtrace_c", "vtrace_pg_rho", "ppo_clip_ratio", "reward_scale", "reward_clip"):
             _check(getattr(self, name) > 0, f"algo.{name}", getattr(self, name), "expected a number > 0")
         for name in ("ppo_clip_value", "value_loss_coeff", "entropy_coeff", "kl_coeff", "max_grad_norm"):
@@ -308,6 +312,10 @@ class Config:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     pbt: PbtConfig = field(default_factory=PbtConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Whose defaults the env gets (conf/family/*.yaml): auto | image | vector_discrete | vector_continuous. auto:
+    # read from the env's spaces when the config is loaded (asyncrl/config/families.py); the env's config, a
+    # recipe and the command line override the family's values.
+    family: str = "auto"
     name: str = ""  # the run's name (set by experiment=NAME); empty means the env's name
     run_dir: str = ""  # empty means runs/<name>
     restart_behavior: str = "resume"  # resume | overwrite

@@ -30,7 +30,9 @@ def _tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
 class Learner:
     def __init__(self, policy_id: int, obs_space: gym.spaces.Dict, action_space: gym.Space,
                  model_cfg: ModelConfig, algo_cfg: AlgoConfig, device: str = "cpu", seed: int = 0,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", budget_steps: int | None = None):
+        """``budget_steps``: the env steps this policy trains on over the run, where ``algo.lr_schedule=linear``
+        takes the learning rate to 0 (None: the schedule stays constant)."""
         torch.manual_seed(seed + policy_id)
         self.policy_id = policy_id
         self.cfg = algo_cfg
@@ -41,6 +43,7 @@ class Learner:
         self.model.body_dtype = torch.bfloat16 if precision == "bf16" else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=algo_cfg.lr, eps=algo_cfg.adam_eps,
                                           betas=tuple(algo_cfg.adam_betas))
+        self.budget_steps = budget_steps
         self.version = 0
         self.env_steps = 0  # transitions trained on, dropped ones included
         self._last_train_end: float | None = None
@@ -50,8 +53,18 @@ class Learner:
         c = self.cfg
         self.coeffs = LossCoefficients(c.ppo_clip_ratio, c.ppo_clip_value, c.value_loss_coeff, c.entropy_coeff,
                                        c.kl_coeff)
+        self._set_lr()
+
+    def lr_now(self) -> float:
+        """``algo.lr`` on the schedule: linear decays it with the share of the budget trained on so far."""
+        if self.cfg.lr_schedule == "constant" or not self.budget_steps:
+            return self.cfg.lr
+        return self.cfg.lr * max(0.0, 1.0 - self.env_steps / self.budget_steps)
+
+    def _set_lr(self) -> None:
+        lr = self.lr_now()
         for group in self.optimizer.param_groups:
-            group["lr"] = c.lr
+            group["lr"] = lr
 
     def hyperparameters(self) -> dict[str, float]:
         return {name: float(getattr(self.cfg, name)) for name in PBT_HYPERPARAMS + ("gamma",)}
@@ -66,6 +79,7 @@ class Learner:
     def train(self, chunks: list[Trajectory]) -> dict[str, float]:
         """One batch: returns scalar metrics; ``self.version`` advances by one."""
         start = time.perf_counter()
+        self._set_lr()
         # Time between two batches is time the learner waited for data (or for the driver).
         waited = 0.0 if self._last_train_end is None else start - self._last_train_end
         batch = concat_trajectories([c for c in chunks if c.policy_id == self.policy_id])
@@ -96,7 +110,8 @@ class Learner:
         lag_f = lag[mine].float()
         out |= {"policy_lag/min": float(lag_f.min()), "policy_lag/mean": float(lag_f.mean()),
                 "policy_lag/max": float(lag_f.max()), "stats/dropped_samples": float((mine & ~fresh).sum()),
-                "stats/batch_size": float(batch.num_steps), "stats/version": float(self.version)}
+                "stats/batch_size": float(batch.num_steps), "stats/version": float(self.version),
+                "stats/lr": self.optimizer.param_groups[0]["lr"]}
         self._last_train_end = time.perf_counter()
         out |= {"time/train_s": self._last_train_end - start, "time/wait_s": waited}
         return out

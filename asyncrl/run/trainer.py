@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asyncrl.config.families import describe_spaces
 from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
 from asyncrl.hardware import PrecisionError
@@ -126,6 +127,9 @@ class TrainingRun:
                                          restore=self._latest_learner_states)
             write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
             log.info("decided for this machine: %s", self.runtime.hardware)
+            spaces = self.runtime.spaces
+            log.info("defaults of the %s family (conf/family/%s.yaml; %s), under the env's config, the recipe and "
+                     "the command line", cfg.family, cfg.family, describe_spaces(spaces.obs, spaces.action))
             self.population = PopulationDriver(cfg, self.runtime, self.coordinator, self.run_dir, self.writer.write,
                                                self.state and self.state.get("population"))
             # Ray samplers run their local policy copy on the CPU; the serial runtime shares the learner's device.

@@ -117,4 +117,4 @@ def env_groups(cfg: Config) -> int:
 
 def build_learner(cfg: Config, spaces: EnvSpaces, policy_id: int = 0, device: str = "cpu") -> Learner:
     return Learner(policy_id, spaces.obs, spaces.action, cfg.model, cfg.algo, device=device, seed=cfg.seed,
-                   precision=cfg.runtime.precision)
+                   precision=cfg.runtime.precision, budget_steps=cfg.train.env_steps // cfg.population.size)

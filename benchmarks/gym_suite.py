@@ -1,0 +1,140 @@
+"""Gymnasium learning suite: each env with no overrides, at a published budget, beside a published score.
+
+    python benchmarks/gym_suite.py [--envs ID ...] [--seeds 0 1 2] [--keep DIR] [--curves DIR] [--record]
+
+One run after the other (never two at once): `python -m asyncrl.train env=<id> train.env_steps=<budget>
+seed=<s>`, nothing else, so each env gets the defaults of its family (conf/family/). Our score is the mean return
+of the last 100 training episodes at the end of the budget (not the best moment: a run that solves and then
+collapses scores its collapse). An env counts as reached when our mean over seeds is at least the reference's
+mean less its reported spread (the reference's own seed-to-seed or episode-to-episode std).
+
+References (what each figure is, and where it is published):
+- cleanRL `ppo.py`, docs/rl-algorithms/ppo.md (vwxyzjn/cleanrl): average episodic return at 500k steps, mean
+  +- std over seeds.
+- rl-baselines3-zoo `benchmark.md` (DLR-RM/rl-baselines3-zoo): PPO with the zoo's tuned hyperparameters, the
+  mean reward of the trained agent (deterministic) +- std over evaluation episodes, at the stated budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _record import append  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Entry:
+    env: str
+    budget: int  # env steps
+    reference: float
+    spread: float
+    source: str
+
+
+CLEANRL = "cleanRL ppo.py, 500k steps"
+ZOO = "SB3 zoo PPO (tuned)"
+SUITE = (
+    Entry("CartPole-v1", 500_000, 488.75, 18.40, CLEANRL),
+    Entry("Acrobot-v1", 500_000, -82.48, 5.93, CLEANRL),
+    Entry("Pendulum-v1", 1_000_000, -172.23, 104.16, f"{ZOO}, 100k steps"),
+)
+
+
+def run(entry: Entry, seed: int, run_dir: Path, timeout_s: float) -> dict:
+    """One training run in a session of its own (nothing it starts outlives it); Ctrl-C past ``timeout_s``."""
+    cmd = [sys.executable, "-m", "asyncrl.train", f"env={entry.env}", f"train.env_steps={entry.budget}",
+           f"seed={seed}", f"run_dir={run_dir}", "restart_behavior=overwrite", "logging.wandb=disabled"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    family = next((line.split("defaults of the ", 1)[1].split(" family", 1)[0] for line in out.splitlines()
+                   if "defaults of the " in line), "?")
+    return {"score": (summary.get("policies", {}).get("0") or {}).get("return_mean_last100"),
+            "status": summary.get("status"), "fps": summary.get("fps_after_startup"),
+            "wall_s": time.monotonic() - t0, "family": family, "returncode": proc.returncode,
+            "tail": None if proc.returncode == 0 else out[-2000:]}
+
+
+def _plot(run_dirs: list[Path], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "asyncrl.plot", *map(str, run_dirs), "--out", str(out)], cwd=REPO,
+                   check=False, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=[e.env for e in SUITE])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--keep", type=Path, default=None, help="keep the runs here (else a temporary directory)")
+    parser.add_argument("--curves", type=Path, default=None, help="write one PNG per env here")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per run, seconds")
+    parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    entries = [e for e in SUITE if e.env in args.envs]
+    unknown = sorted(set(args.envs) - {e.env for e in SUITE})
+    if unknown:
+        parser.error(f"not in the suite: {', '.join(unknown)}; expected some of {', '.join(e.env for e in SUITE)}")
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="asyncrl_suite_") as tmp:
+        root = args.keep or Path(tmp)
+        for entry in entries:
+            runs = []
+            for seed in args.seeds:
+                run_dir = root / entry.env / f"seed{seed}"
+                runs.append(run(entry, seed, run_dir, args.timeout))
+                print(entry.env, seed, runs[-1], flush=True)
+            if args.curves:
+                _plot([root / entry.env / f"seed{s}" for s in args.seeds], args.curves / f"{entry.env}.png")
+            rows.append((entry, runs))
+
+    table = ["| env | family | budget (steps) | reference | source | ours, mean (min..max) over seeds | reached | "
+             "frames/s | wall s per run |", "|---|---|---|---|---|---|---|---|---|"]
+    reached = 0
+    for entry, runs in rows:
+        scores = [r["score"] for r in runs if r["score"] is not None]
+        if len(scores) < len(runs):
+            table.append(f"| {entry.env} | {runs[0]['family']} | {entry.budget:,} | {entry.reference:g} +- "
+                         f"{entry.spread:g} | {entry.source} | failed | no | | |")
+            continue
+        mean = sum(scores) / len(scores)
+        ok = mean >= entry.reference - entry.spread
+        reached += ok
+        fps = sum(r["fps"] or 0 for r in runs) / len(runs)
+        wall = sum(r["wall_s"] for r in runs) / len(runs)
+        table.append(f"| {entry.env} | {runs[0]['family']} | {entry.budget:,} | {entry.reference:g} +- "
+                     f"{entry.spread:g} | {entry.source} | {mean:.1f} ({min(scores):.1f}..{max(scores):.1f}) | "
+                     f"{'yes' if ok else 'no'} | {fps:,.0f} | {wall:.0f} |")
+    table += ["", f"Reached: {reached} of {len(rows)} envs, seeds {', '.join(map(str, args.seeds))}; each run "
+              "with no overrides but the budget and the seed."]
+    print("\n".join(table))
+    if args.record:
+        append("Gymnasium learning suite, the defaults of each env family", "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
