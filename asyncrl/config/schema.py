@@ -178,6 +178,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     target_return: float | None = None  # stop early once every policy's mean return reaches this ...
     target_window: int = 20  # ... over its last this many episodes
+    stop_at_target: bool = True  # false: note when the target is reached, then train on to the budget's end
 
     def __post_init__(self) -> None:
         _check(self.env_steps >= 1, "train.env_steps", self.env_steps, "expected an integer >= 1")
@@ -312,9 +313,9 @@ class Config:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     pbt: PbtConfig = field(default_factory=PbtConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    # Whose defaults the env gets (conf/family/*.yaml): auto | image | vector_discrete | vector_continuous. auto:
-    # read from the env's spaces when the config is loaded (asyncrl/config/families.py); the env's config, a
-    # recipe and the command line override the family's values.
+    # Whose defaults the env gets (conf/family/*.yaml): auto | image | vector_discrete | vector_continuous |
+    # atari. auto: read from the env's spaces when the config is loaded (asyncrl/config/families.py); ALE ids
+    # take atari; the env's config, a recipe and the command line override the family's values.
     family: str = "auto"
     name: str = ""  # the run's name (set by experiment=NAME); empty means the env's name
     run_dir: str = ""  # empty means runs/<name>

@@ -263,19 +263,19 @@ class TrainingRun:
         return float(np.mean(means)) if means else None
 
     def _target_reached(self) -> bool:
-        """Every policy's mean return over its last ``target_window`` episodes is at the target."""
+        """Whether to stop for the target: every policy's mean return over its last ``target_window`` episodes
+        has reached it (noted once, in ``target_reached_at``) and ``train.stop_at_target`` is on."""
         target = self.cfg.train.target_return
-        if target is None or "target_reached_at" in self.counters:
-            return "target_reached_at" in self.counters
-        window = self.cfg.train.target_window
-        means = [s.mean_return(last=window) if len(s.returns) >= window else None
-                 for s in self.coordinator.stats.values()]
-        if all(m is not None and m >= target for m in means):
-            self.counters["target_reached_at"] = self.coordinator.env_steps
-            log.info("target return %.2f reached (mean of last %d episodes: %s)", target, window,
-                     ", ".join(f"{m:.2f}" for m in means))
-            return True
-        return False
+        if target is not None and "target_reached_at" not in self.counters:
+            window = self.cfg.train.target_window
+            means = [s.mean_return(last=window) if len(s.returns) >= window else None
+                     for s in self.coordinator.stats.values()]
+            if all(m is not None and m >= target for m in means):
+                self.counters["target_reached_at"] = self.coordinator.env_steps
+                log.info("target return %.2f reached at %d env steps (mean of last %d episodes: %s)%s", target,
+                         self.coordinator.env_steps, window, ", ".join(f"{m:.2f}" for m in means),
+                         "" if self.cfg.train.stop_at_target else "; training on to the budget")
+        return self.cfg.train.stop_at_target and "target_reached_at" in self.counters
 
     def _sync_counters(self, start: float) -> None:
         c = self.counters
