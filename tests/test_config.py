@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncrl.config.loader import CONF_DIR, ConfigError, group_options, load_config
+from asyncrl.config.loader import CONF_DIR, ID_CONFIGS, ConfigError, group_options, load_config
 from asyncrl.config.schema import Config
 
 
@@ -17,8 +17,8 @@ def test_defaults_compose_to_a_typed_config():
     assert cfg.runtime.kind == "ray"
 
 
-# gym.yaml is reached through a Gymnasium id (next test), never by its own name.
-@pytest.mark.parametrize("env", [e for e in group_options("env") if e != "gym"])
+# gym.yaml and atari.yaml are reached through an id (next tests), never by their own names.
+@pytest.mark.parametrize("env", [e for e in group_options("env") if e not in ID_CONFIGS])
 def test_every_env_config_composes(env):
     cfg = load_config([f"env={env}"])
     assert cfg.env.name == env
@@ -96,7 +96,7 @@ def test_free_form_factory_kwargs_are_accepted():
     ("runtime.num_envs=0", ["runtime.num_envs", ">= 1"]),
     ("model.core=grux", ["model.core", "gru", "lstm"]),
     ("runtime=cluster", ["runtime", "serial"]),
-    ("family=atari", ["family='atari'", "vector_continuous"]),
+    ("family=robotics", ["family='robotics'", "vector_continuous", "atari"]),
     ("algo.lr_schedule=cosine", ["algo.lr_schedule", "linear"]),
     ("restart_behavior=keep", ["restart_behavior", "resume", "overwrite"]),
     ("algo.gamma=1.5", ["algo.gamma", "[0, 1]"]),

@@ -5,13 +5,14 @@ one minibatch, an entropy bonus) leave Acrobot at -500 and Pendulum where random
 tanh MLP with PPO's epochs is the wrong network for pixels. So ``family=auto`` (the default) picks the
 defaults of ``conf/family/<family>.yaml`` from the observation and action spaces; the env's own config, a
 recipe and the command line override them, in that order.
+
+Some env configs pin their family instead (``defaults: [override /family: atari]`` in conf/env/atari.yaml):
+Atari frames take PPO's Atari settings, not the VizDoom ones the ``image`` family holds.
 """
 
 from __future__ import annotations
 
 from gymnasium import spaces
-
-FAMILIES = ("image", "vector_discrete", "vector_continuous")
 
 
 def _has_box(space: spaces.Space) -> bool:

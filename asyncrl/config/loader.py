@@ -107,6 +107,10 @@ def _close(word: str, options: list[str]) -> str:
     return ", ".join(matches) if matches else ", ".join(options[:8])
 
 
+# conf/env files that hold a family of ids rather than one env, with an example of the id a user types.
+ID_CONFIGS = {"gym": "Acrobot-v1", "atari": "ALE/Pong-v5"}
+
+
 def _gym_ids() -> list[str]:
     import gymnasium
 
@@ -114,12 +118,18 @@ def _gym_ids() -> list[str]:
 
 
 def _resolve_env(name: str) -> list[str]:
-    """env=NAME: a file in conf/env, else any registered Gymnasium id through conf/env/gym.yaml."""
+    """env=NAME: a file in conf/env, else an ALE id through conf/env/atari.yaml (its preprocessing and family),
+    else any registered Gymnasium id through conf/env/gym.yaml."""
+    if name in ID_CONFIGS:
+        raise ConfigError(f"env={name} is reached through an id: expected e.g. env={ID_CONFIGS[name]}")
     if name in group_options("env"):
         return [f"env={name}"]
+    if name.startswith("ALE/"):
+        # The name stays the id without its namespace: it names the run's directory.
+        return ["env=atari", f"env.name={name.removeprefix('ALE/')}", f"env.id={name}"]
     if name in _gym_ids():
         return ["env=gym", f"env.name={name}", f"env.id={name}"]
-    names = [n for n in group_options("env") if n != "gym"]
+    names = [n for n in group_options("env") if n not in ID_CONFIGS]
     raise ConfigError(
         f"env={name!r} is unknown: expected one of {', '.join(names)} or a registered Gymnasium id "
         f"(or env/{name}.yaml in a directory of {USER_CONFIG_PATH}); closest: {_close(name, names + _gym_ids())}"

@@ -46,7 +46,8 @@ def probe_spaces(env_cfg: EnvConfig) -> EnvSpaces:
     """Build one env to read its spaces, then close it (a VizDoom env starts no engine for this)."""
     try:
         env = load_env_factory(env_cfg)(0)
-    except (ValueError, TypeError, KeyError) as e:  # the factory's own check of id and kwargs
+    # The factory's own check of id and kwargs, or an optional dependency it needs (ale-py, mujoco).
+    except (ValueError, TypeError, KeyError, ImportError, gym.error.DependencyNotInstalled) as e:
         raise EnvFactoryError(f"env {env_cfg.name!r} (factory {env_cfg.factory}) cannot be built: "
                               f"{' '.join(str(e).split())}") from e
     try:

@@ -17,7 +17,15 @@ import gymnasium as gym
 import numpy as np
 
 from asyncrl.data import ObsDict
-from asyncrl.sampling.multi_agent import ACTIVE, RESTART_REASON, RESTARTED, MultiAgentEnv, as_multi_agent
+from asyncrl.sampling.multi_agent import (
+    ACTIVE,
+    EPISODE_RETURN,
+    GAME_CONTINUES,
+    RESTART_REASON,
+    RESTARTED,
+    MultiAgentEnv,
+    as_multi_agent,
+)
 
 
 def obs_space_as_dict(space: gym.Space) -> gym.spaces.Dict:
@@ -124,9 +132,13 @@ class EnvGroup:
                 if term[a] or trunc[a]:
                     if truncated[s]:
                         final_obs[s] = self._as_dict(obs[a])
+                    self._live[s] = False
+                    if infos[a].get(GAME_CONTINUES):
+                        continue  # a life, not a game: the stats go on counting through the reset
                     extra = {name: float(v) for name, v in infos[a].get("episode_stats", {}).items()}
-                    episodes.append(EndedEpisode(s, float(self._returns[s]), int(self._lengths[s]), extra))
-                    self._returns[s], self._lengths[s], self._live[s] = 0.0, 0, False
+                    ret = float(infos[a].get(EPISODE_RETURN, self._returns[s]))
+                    episodes.append(EndedEpisode(s, ret, int(self._lengths[s]), extra))
+                    self._returns[s], self._lengths[s] = 0.0, 0
             if not self._live[first:first + k].any():
                 obs, _ = env.reset()
                 self._live[first:first + k] = True

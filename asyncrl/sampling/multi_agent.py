@@ -15,6 +15,10 @@ Rules the sampler relies on (Sample Factory's ``MultiAgentEnv`` has the first on
   no stats, and its last step is not trained on. ``infos[0]["restart_reason"]`` may say what happened; it
   reaches the run's log.
 - ``infos[i]["episode_stats"]`` on an agent's last step holds numeric stats of its episode (frags, ...).
+- ``infos[i]["game_continues"] = True`` on a terminal step ends the episode for learning only (Atari's lost
+  life): the episode's stats carry on, and the caller's reset continues the same game.
+- ``infos[i]["episode_return"]`` on the last step of an episode is the return its stats record, in place of
+  the sum of the rewards trained on (Atari's unclipped score).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import gymnasium as gym
 ACTIVE = "active"
 RESTARTED = "episode_restarted"
 RESTART_REASON = "restart_reason"
+GAME_CONTINUES = "game_continues"
+EPISODE_RETURN = "episode_return"
 
 
 class MultiAgentEnv(Protocol):
