@@ -9,8 +9,10 @@ collapses scores its collapse). An env counts as reached when our mean over seed
 mean less its reported spread (the reference's own seed-to-seed or episode-to-episode std).
 
 References (what each figure is, and where it is published):
-- cleanRL `ppo.py`, docs/rl-algorithms/ppo.md (vwxyzjn/cleanrl): average episodic return at 500k steps, mean
-  +- std over seeds.
+- cleanRL's Open RL Benchmark, tag pr-424 (vwxyzjn/cleanrl docs/benchmark/ppo.md and
+  ppo_continuous_action.md; docs/rl-algorithms/ppo.md for Atari): `ppo.py` at 500k steps, `ppo_continuous_action.py`
+  on MuJoCo v4 at 1M steps, `ppo_atari.py` on NoFrameskip-v4 at 10M steps (40M frames); the average episodic
+  return, mean +- std over seeds.
 - rl-baselines3-zoo `benchmark.md` (DLR-RM/rl-baselines3-zoo): PPO with the zoo's tuned hyperparameters, the
   mean reward of the trained agent (deterministic) +- std over evaluation episodes, at the stated budget.
 """
@@ -46,11 +48,21 @@ class Entry:
 
 
 CLEANRL = "cleanRL ppo.py, 500k steps"
+CLEANRL_MUJOCO = "cleanRL ppo_continuous_action.py (-v4), 1M steps"
+CLEANRL_ATARI = "cleanRL ppo_atari.py (NoFrameskip-v4), 10M steps"
 ZOO = "SB3 zoo PPO (tuned)"
 SUITE = (
-    Entry("CartPole-v1", 500_000, 488.75, 18.40, CLEANRL),
-    Entry("Acrobot-v1", 500_000, -82.48, 5.93, CLEANRL),
+    Entry("CartPole-v1", 500_000, 490.04, 6.12, CLEANRL),
+    Entry("Acrobot-v1", 500_000, -86.36, 1.32, CLEANRL),
     Entry("Pendulum-v1", 1_000_000, -172.23, 104.16, f"{ZOO}, 100k steps"),
+    # MuJoCo (pip install 'asyncrl[mujoco]'): our v5 against cleanRL's v4 (the same models; v5 fixes bugs).
+    Entry("InvertedPendulum-v5", 1_000_000, 963.09, 22.20, CLEANRL_MUJOCO),
+    Entry("HalfCheetah-v5", 1_000_000, 1442.64, 46.03, CLEANRL_MUJOCO),
+    Entry("Hopper-v5", 1_000_000, 2382.86, 271.74, CLEANRL_MUJOCO),
+    Entry("Walker2d-v5", 1_000_000, 2287.95, 571.78, CLEANRL_MUJOCO),
+    # Atari (pip install 'asyncrl[atari]'): sticky actions here, none in cleanRL's v4 (which makes it easier).
+    Entry("ALE/Pong-v5", 10_000_000, 20.36, 0.20, CLEANRL_ATARI),
+    Entry("ALE/Breakout-v5", 10_000_000, 414.66, 28.09, CLEANRL_ATARI),
 )
 
 
@@ -109,7 +121,8 @@ def main() -> None:
                 runs.append(run(entry, seed, run_dir, args.timeout))
                 print(entry.env, seed, runs[-1], flush=True)
             if args.curves:
-                _plot([root / entry.env / f"seed{s}" for s in args.seeds], args.curves / f"{entry.env}.png")
+                png = args.curves / f"{entry.env.replace('/', '_')}.png"
+                _plot([root / entry.env / f"seed{s}" for s in args.seeds], png)
             rows.append((entry, runs))
 
     table = ["| env | family | budget (steps) | reference | source | ours, mean (min..max) over seeds | reached | "
