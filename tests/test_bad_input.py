@@ -47,7 +47,6 @@ def _assert_one_clear_line(proc, must_mention):
 
 CONFIG_CASES = [
     pytest.param(["env=CartPol"], ["env='CartPol' is unknown", "cartpole", "CartPole-v1"], id="unknown-env"),
-    pytest.param(["env=atari"], ["env=atari is reached through an id", "env=ALE/Pong-v5"], id="env-family-file"),
     pytest.param(["algo.learning_rate=0.001"], ["'algo.learning_rate'", "algo.lr"], id="misspelt-key"),
     pytest.param(["runtime.num_sampler=2"], ["'runtime.num_sampler'", "runtime.num_samplers"],
                  id="misspelt-group-key"),

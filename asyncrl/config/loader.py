@@ -120,8 +120,6 @@ def _gym_ids() -> list[str]:
 def _resolve_env(name: str) -> list[str]:
     """env=NAME: a file in conf/env, else an ALE id through conf/env/atari.yaml (its preprocessing and family),
     else any registered Gymnasium id through conf/env/gym.yaml."""
-    if name in ID_CONFIGS:
-        raise ConfigError(f"env={name} is reached through an id: expected e.g. env={ID_CONFIGS[name]}")
     if name in group_options("env"):
         return [f"env={name}"]
     if name.startswith("ALE/"):
