@@ -107,8 +107,8 @@ def _close(word: str, options: list[str]) -> str:
     return ", ".join(matches) if matches else ", ".join(options[:8])
 
 
-# conf/env files that hold a family of ids rather than one env, with an example of the id a user types.
-ID_CONFIGS = {"gym": "Acrobot-v1", "atari": "ALE/Pong-v5"}
+# conf/env files that hold a family of ids (reached through an id) rather than one env.
+ID_CONFIGS = ("gym", "atari")
 
 
 def _gym_ids() -> list[str]:
