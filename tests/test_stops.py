@@ -276,10 +276,12 @@ def _assert_resumed_learner(old: dict, new: dict) -> None:
     per_version = float(old_opt[0]["step"]) / old["version"]
     for i in old_opt:
         assert float(new_opt[i]["step"]) == float(old_opt[i]["step"]) + trained * per_version, i
-    counts = [k for k in old["model"] if k.endswith(".count")]  # running normalizers: observations, returns
-    assert counts
+    # Running normalizers (observations, returns): a restored one goes on counting; one the family turns off
+    # (CartPole's observations) stays at 0. At least one is in use and was restored.
+    counts = [k for k in old["model"] if k.endswith(".count")]
+    assert any(float(old["model"][k]) > 0 for k in counts), counts
     for k in counts:
-        assert float(new["model"][k]) >= float(old["model"][k]) > 0, k
+        assert float(new["model"][k]) >= float(old["model"][k]), k
     if trained == 0:  # the resumed run has not trained yet: its state is the checkpoint's, exactly
         assert new["env_steps"] == old["env_steps"]
         for k, v in old["model"].items():

@@ -137,7 +137,9 @@ class RayRuntime:
         self.stall = StallWatch(rt.hang_timeout_s)
         self.hung_restarts = 0  # components restarted because they stopped making progress
         self.pings: dict[str, ray.ObjectRef] = {}  # inference node -> its outstanding ping
-        self.last_ping = dict.fromkeys(self.inference_actors, time.monotonic())
+        # The first ping goes out with the first poll: a restart is seen as a new process id, which needs the
+        # first process's id to compare with (a kill before that ping would otherwise pass unseen).
+        self.last_ping = dict.fromkeys(self.inference_actors, float("-inf"))
         self.next_node_check = time.monotonic() + NODE_CHECK_S
         for i in self.samplers:
             self._fill_sampler(i)
@@ -373,10 +375,15 @@ class RayRuntime:
             self.last_ping[node] = time.monotonic()
             try:
                 pid = ray.get(ping)
-            except ray.exceptions.RayActorError as e:  # Ray restarts it; the next ping tells
+            except ray.exceptions.RayActorError as e:
                 if e.actor_init_failed:
                     self._replace_inference(node, e)
                     continue
+                # Ray restarts it, and calls sent from now on wait for the new process, which has no weights.
+                log.warning("the inference actor%s died (%s): Ray restarts it; weights sent again",
+                            f" on node {node[:8]}" if self.clustered else "", str(e).splitlines()[0][:200])
+                self._send_weights(actor)
+                self.inference_pids.pop(node, None)  # the next ping's answer is the new process's id
                 self.heartbeats.restarted(("inference", node), still_busy=False)
                 continue
             self.heartbeats.progress(("inference", node), still_busy=False)
@@ -513,7 +520,7 @@ class RayRuntime:
                     str(why).splitlines()[0][:200], self.replaced)
         self.inference_actors[node] = self._new_inference(node)
         self.heartbeats.restarted(("inference", node), still_busy=False)
-        self.last_ping[node] = time.monotonic()
+        self.last_ping[node] = float("-inf")  # pinged at the next poll
         for i in [i for i, slot in self.samplers.items() if slot.node == node]:
             self._replace_sampler(i, "its inference actor was replaced")
 
@@ -571,7 +578,7 @@ class RayRuntime:
     def _start_samplers(self, node: str, count: int) -> None:
         if self.cfg.runtime.inference == "remote" and node not in self.inference_actors:
             self.inference_actors[node] = self._new_inference(node)
-            self.last_ping[node] = time.monotonic()
+            self.last_ping[node] = float("-inf")  # pinged at the next poll
         for _ in range(count):
             index = self._add_sampler(node)
             self.plan.samplers.append(node)
