@@ -65,10 +65,11 @@ def decode(path):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    """CartPole trained as the learning test does: to a mean return of 475 over 20 episodes."""
+    """CartPole trained as the learning test and `make train` do: the target of 475 (mean of 20 episodes) noted,
+    then on to the budget's end, where the annealed learning rate has settled the policy."""
     run_dir = tmp_path_factory.mktemp("cartpole")
     cfg = load_config(["env=cartpole", "runtime=serial", f"run_dir={run_dir}", "train.env_steps=500000",
-                       "train.target_return=475", "train.target_window=20", *QUIET])
+                       "train.target_return=475", "train.target_window=20", "train.stop_at_target=false", *QUIET])
     summary = train(cfg)
     assert summary["target_reached_at_env_steps"] is not None, summary
     return run_dir
@@ -79,10 +80,9 @@ def test_trained_cartpole_evaluates_at_the_training_threshold(trained_run, capsy
     assert main([f"run={trained_run}", "episodes=5"]) == 0
     report = json.loads((trained_run / "eval.json").read_text())
     assert report["return"]["n"] == 5 and report["greedy"] is True
-    # Training stopped at a mean of 475 over 20 episodes of sampled actions; the same weights' greedy episodes
-    # vary with the CPU's float kernels (this seed: 496, 400, 431, 445, 419 on an AVX-512 box without bf16, all
-    # >= 475 on one with it), since CartPole's defaults oscillate after solving (issue #25). A policy that loaded
-    # wrong weights scores ~20; one that is solved scores far above 80% of the target.
+    # The final weights, not those of the moment the target was first reached: stopped there, the greedy
+    # episodes of the same seed scored 262-296 under the AVX2 approximation and >= 475 on a native-bf16 CPU (the
+    # policy still moves a lot at that point). A policy that loaded wrong weights scores ~20.
     assert report["return"]["mean"] >= 0.8 * 475, report["returns"]
     out = capsys.readouterr().out
     assert "95% CI" in out and str(trained_run / "eval.json") in out

@@ -100,6 +100,26 @@ def plan_local(cores: int, cfg: Config, node_id: str = "local") -> Plan:
     return Plan(node_id, samplers, _inference_nodes(samplers, cfg))
 
 
+def describe_plan(plan: Plan, cfg: Config, cores: int | None = None) -> str:
+    """One clause for the start line: how many samplers of how many envs, where the learner runs, and why
+    (``cores``: the local machine's; None on a cluster)."""
+    rt = cfg.runtime
+    where = f" on {len(set(plan.samplers))} nodes" if cores is None else ""
+    what = f"{plan.num_samplers} sampler(s) x {rt.num_envs} envs{where}"
+    if rt.num_samplers is not None:
+        why = f"runtime.num_samplers={rt.num_samplers}"
+    elif cores is None:
+        why = "auto: one per free CPU slot of each node"
+    elif rt.pin_cores:
+        why = f"auto: one per core of {cores} the learner leaves"
+    else:
+        why = f"auto: one per core of {cores}, the learner sharing them"
+    if rt.pin_cores and cores is not None:
+        learner = min(rt.learner_threads, max(1, cores - 1))
+        what += f", pinned, learner on {learner} core(s) of its own"
+    return f"{what} ({why})"
+
+
 def _inference_nodes(samplers: list[str], cfg: Config) -> list[str]:
     return list(Counter(samplers)) if cfg.runtime.inference == "remote" else []
 

@@ -38,7 +38,14 @@ from asyncrl.runtime.components import (
 from asyncrl.runtime.coordinator import Coordinator
 from asyncrl.runtime.events import Events
 from asyncrl.runtime.heartbeat import Heartbeats
-from asyncrl.runtime.placement import Plan, added_samplers, learner_node, plan_cluster, plan_local
+from asyncrl.runtime.placement import (
+    Plan,
+    added_samplers,
+    describe_plan,
+    learner_node,
+    plan_cluster,
+    plan_local,
+)
 from asyncrl.runtime.ray_actors import EvaluatorActor, InferenceActor, LearnerActor, SamplerActor
 from asyncrl.runtime.ray_start import start_ray
 from asyncrl.runtime.stall import RunStalled, StallWatch, Verdict
@@ -82,6 +89,7 @@ class RayRuntime:
             cfg, self.hardware = with_hardware_defaults(cfg, device)
             self.cfg = cfg
             plan = plan_local(os.cpu_count() or 1, cfg)
+            self.hardware += ", " + describe_plan(plan, cfg, os.cpu_count() or 1)
             check_population_fits(cfg, spaces, plan.num_samplers)
         actors = (plan.num_samplers + len(plan.inference_nodes) + len(self.policy_ids) + int(bool(cfg.eval.period))
                   if plan else 0)
@@ -96,6 +104,7 @@ class RayRuntime:
                 cfg, self.hardware = with_hardware_defaults(cfg, device)
                 self.cfg = cfg
                 plan = plan_cluster(nodes, cfg)
+                self.hardware += ", " + describe_plan(plan, cfg)
                 check_population_fits(cfg, spaces, plan.num_samplers)
             except Exception:
                 if self.owns_ray:

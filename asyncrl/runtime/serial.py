@@ -105,7 +105,7 @@ class SerialRuntime:
         self.runner.drop(dropped)
 
     def layout(self) -> str:
-        return f"{len(self.samplers)} sampler(s) x {self.cfg.runtime.num_envs} envs"
+        return f"{len(self.samplers)} sampler(s) x {self.cfg.runtime.num_envs} envs in this process"
 
     def component_times(self) -> dict[str, dict[str, float]]:
         return {}  # samplers and learners report with their results; inference runs inside the samplers
