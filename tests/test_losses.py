@@ -185,7 +185,7 @@ def test_normalize_advantages_masked_mean_zero_std_one(T, B, seed):
     mask = torch.as_tensor(rng.random((T, B)) < 0.7)
     mask[0, 0] = True
     adv[~mask] = 1e9  # must not leak into the statistics
-    out = normalize_advantages(adv, mask)
+    out = normalize_advantages(adv, mask=mask)
     assert torch.all(out[~mask] == 0)
     sel = out[mask]
     assert sel.mean().item() == pytest.approx(0.0, abs=1e-9)
@@ -195,5 +195,5 @@ def test_normalize_advantages_masked_mean_zero_std_one(T, B, seed):
 
 def test_normalize_advantages_constant_input_is_finite():
     adv = torch.full((3, 2), 2.5)
-    out = normalize_advantages(adv, torch.ones(3, 2, dtype=torch.bool))
+    out = normalize_advantages(adv, mask=torch.ones(3, 2, dtype=torch.bool))
     assert torch.all(out == 0)

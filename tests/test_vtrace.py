@@ -156,7 +156,8 @@ def test_gae_matches_loop(shape, lam):
     T, B, seed = shape
     d = _inputs(T, B, seed)
     args = (d["rewards"], d["values"], d["bootstrap_value"], d["discounts"])
-    adv, ret = gae(*(torch.as_tensor(x) for x in args), lam)
+    names = ("rewards", "values", "bootstrap_value", "discounts")
+    adv, ret = gae(**{k: torch.as_tensor(x) for k, x in zip(names, args, strict=True)}, lam=lam)
     np.testing.assert_allclose(adv.numpy(), naive_gae(*args, lam), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(ret.numpy(), adv.numpy() + d["values"], rtol=1e-12)
 
@@ -166,9 +167,8 @@ def test_gae_matches_loop(shape, lam):
 def test_gae_lambda_one_is_discounted_return_minus_value(shape):
     T, B, seed = shape
     d = _inputs(T, B, seed)
-    adv, ret = gae(
-        *(torch.as_tensor(d[k]) for k in ("rewards", "values", "bootstrap_value", "discounts")), 1.0
-    )
+    adv, ret = gae(**{k: torch.as_tensor(d[k]) for k in ("rewards", "values", "bootstrap_value", "discounts")},
+                   lam=1.0)
     expected = _discounted_returns(d["rewards"], d["discounts"], d["bootstrap_value"])
     np.testing.assert_allclose(ret.numpy(), expected, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(adv.numpy(), expected - d["values"], rtol=1e-10, atol=1e-10)
@@ -180,7 +180,8 @@ def test_targets_on_terminated_and_truncated_steps():
     terminated = torch.tensor([[False, False], [True, False], [False, True]])
     truncated = torch.tensor([[False, True], [False, False], [False, True]])
     final_values = torch.tensor([[7.0, 10.0], [7.0, 7.0], [7.0, 5.0]])  # only [0, 1] is used
-    r, disc = step_discounts_and_rewards(rewards, terminated, truncated, final_values, gamma)
+    r, disc = step_discounts_and_rewards(rewards=rewards, terminated=terminated, truncated=truncated,
+                                         final_values=final_values, gamma=gamma)
     torch.testing.assert_close(r, torch.tensor([[1.0, 1.0 + gamma * 10.0], [2.0, 2.0], [3.0, 3.0]]))
     torch.testing.assert_close(disc, torch.tensor([[gamma, 0.0], [0.0, gamma], [gamma, 0.0]]))
 
@@ -189,18 +190,19 @@ def test_truncated_bootstrap_feeds_vtrace_like_a_longer_episode():
     # One env, episode cut after step 0; the next step starts a new episode whose values are unrelated.
     gamma = 0.9
     r, disc = step_discounts_and_rewards(
-        torch.tensor([[1.0], [5.0]]),
-        torch.tensor([[False], [False]]),
-        torch.tensor([[True], [False]]),
-        torch.tensor([[4.0], [0.0]]),
-        gamma,
+        rewards=torch.tensor([[1.0], [5.0]]),
+        terminated=torch.tensor([[False], [False]]),
+        truncated=torch.tensor([[True], [False]]),
+        final_values=torch.tensor([[4.0], [0.0]]),
+        gamma=gamma,
     )
-    out = vtrace(torch.zeros(2, 1), disc, r, torch.tensor([[0.0], [-100.0]]), torch.tensor([2.0]))
+    out = vtrace(log_rhos=torch.zeros(2, 1), discounts=disc, rewards=r, values=torch.tensor([[0.0], [-100.0]]),
+                 bootstrap_value=torch.tensor([2.0]))
     torch.testing.assert_close(out.vs[0], torch.tensor([1.0 + gamma * 4.0]))
     torch.testing.assert_close(out.vs[1], torch.tensor([5.0 + gamma * 2.0]))
 
 
 def test_scale_and_clip_rewards():
     r = torch.tensor([-10.0, -0.5, 0.0, 3.0])
-    torch.testing.assert_close(scale_and_clip_rewards(r, 2.0, 4.0), torch.tensor([-4.0, -1.0, 0.0, 4.0]))
-    torch.testing.assert_close(scale_and_clip_rewards(r, 0.5, 0.0), r * 0.5)
+    torch.testing.assert_close(scale_and_clip_rewards(r, scale=2.0, clip=4.0), torch.tensor([-4.0, -1.0, 0.0, 4.0]))
+    torch.testing.assert_close(scale_and_clip_rewards(r, scale=0.5, clip=0.0), r * 0.5)

@@ -26,7 +26,7 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask, x, torch.zeros_like(x)).sum() / mask.sum().clamp(min=1)
 
 
-def normalize_advantages(adv: Tensor, mask: Tensor) -> Tensor:
+def normalize_advantages(adv: Tensor, *, mask: Tensor) -> Tensor:
     """Zero mean, unit (population) std over the masked entries; masked-out entries become 0."""
     assert adv.shape == mask.shape, f"adv {tuple(adv.shape)} and mask {tuple(mask.shape)} must match"
     assert mask.dtype == torch.bool, f"mask must be bool, got {mask.dtype}"
@@ -37,6 +37,7 @@ def normalize_advantages(adv: Tensor, mask: Tensor) -> Tensor:
 
 
 def appo_loss(
+    *,
     logp: Tensor,
     behaviour_logp: Tensor,
     entropy: Tensor,

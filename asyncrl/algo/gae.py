@@ -8,7 +8,7 @@ from torch import Tensor
 
 @torch.no_grad()
 def gae(
-    rewards: Tensor, values: Tensor, bootstrap_value: Tensor, discounts: Tensor, lam: float
+    *, rewards: Tensor, values: Tensor, bootstrap_value: Tensor, discounts: Tensor, lam: float
 ) -> tuple[Tensor, Tensor]:
     """Advantages and value targets (``advantages + values``).
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 
 def step_discounts_and_rewards(
-    rewards: Tensor, terminated: Tensor, truncated: Tensor, final_values: Tensor, gamma: float
+    *, rewards: Tensor, terminated: Tensor, truncated: Tensor, final_values: Tensor, gamma: float
 ) -> tuple[Tensor, Tensor]:
     """Fold episode ends into the rewards and discounts.
 
@@ -40,7 +40,7 @@ def step_discounts_and_rewards(
     return rewards, discounts
 
 
-def scale_and_clip_rewards(rewards: Tensor, scale: float, clip: float) -> Tensor:
+def scale_and_clip_rewards(rewards: Tensor, *, scale: float, clip: float) -> Tensor:
     """``clamp(scale * rewards, -clip, clip)``; ``clip <= 0`` turns clipping off."""
     rewards = rewards * scale
     return rewards.clamp(-clip, clip) if clip > 0 else rewards

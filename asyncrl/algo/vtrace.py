@@ -33,6 +33,7 @@ def _check_shapes(
 
 @torch.no_grad()
 def vtrace(
+    *,
     log_rhos: Tensor,
     discounts: Tensor,
     rewards: Tensor,

@@ -126,9 +126,10 @@ class Learner:
         done = data["terminated"] | data["truncated"]
         # The core's state is zeroed before the first step of every episode that starts inside the chunk.
         data["resets"] = torch.cat([torch.zeros_like(done[:1]), done], dim=0)
-        rewards = scale_and_clip_rewards(data["rewards"], self.cfg.reward_scale, self.cfg.reward_clip)
+        rewards = scale_and_clip_rewards(data["rewards"], scale=self.cfg.reward_scale, clip=self.cfg.reward_clip)
         data["rewards"], data["discounts"] = step_discounts_and_rewards(
-            rewards, data["terminated"], data["truncated"], data["final_values"], self.cfg.gamma)
+            rewards=rewards, terminated=data["terminated"], truncated=data["truncated"],
+            final_values=data["final_values"], gamma=self.cfg.gamma)
         return data
 
     def _minibatch_step(self, data: dict, valid: torch.Tensor, cols: torch.Tensor | slice) -> dict[str, float]:
@@ -144,19 +145,22 @@ class Learner:
             values = returns_norm.denormalize(out["values"])  # [T+1, B] in reward units
             rewards, discounts = data["rewards"][:, cols], data["discounts"][:, cols]
             if cfg.advantage == "vtrace":
-                vt = vtrace(out["logp"] - behaviour_logp, discounts, rewards, values[:-1], values[-1],
-                            cfg.vtrace_rho, cfg.vtrace_c, cfg.vtrace_pg_rho)
+                vt = vtrace(log_rhos=out["logp"] - behaviour_logp, discounts=discounts, rewards=rewards,
+                            values=values[:-1], bootstrap_value=values[-1], rho_bar=cfg.vtrace_rho,
+                            c_bar=cfg.vtrace_c, pg_rho_bar=cfg.vtrace_pg_rho)
                 targets, advantages = vt.vs, vt.pg_advantages
             else:
-                advantages, targets = gae(rewards, values[:-1], values[-1], discounts, cfg.gae_lambda)
+                advantages, targets = gae(rewards=rewards, values=values[:-1], bootstrap_value=values[-1],
+                                          discounts=discounts, lam=cfg.gae_lambda)
             returns_norm.update(targets[mask].reshape(-1, 1))
             targets_n = returns_norm.normalize(targets)
             behaviour_values_n = returns_norm.normalize(data["behaviour_values"][:, cols])
             if cfg.normalize_advantages:
-                advantages = normalize_advantages(advantages, mask)
+                advantages = normalize_advantages(advantages, mask=mask)
 
-        loss, metrics = appo_loss(out["logp"], behaviour_logp, out["entropy"], out["values"][:-1],
-                                  behaviour_values_n, targets_n, advantages, mask, self.coeffs)
+        loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=behaviour_logp, entropy=out["entropy"],
+                                  values=out["values"][:-1], behaviour_values=behaviour_values_n,
+                                  value_targets=targets_n, advantages=advantages, mask=mask, coeffs=self.coeffs)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm > 0:
