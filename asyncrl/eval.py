@@ -32,7 +32,7 @@ from asyncrl.evaluation.episodes import Episode, FrameHook, play
 from asyncrl.evaluation.loading import LoadedPolicy, load_policy
 from asyncrl.evaluation.stats import mean_stats, summarize
 from asyncrl.evaluation.video import VideoWriter, chw_to_frame, image_key
-from asyncrl.run.run_dir import write_json
+from asyncrl.outputs.run_dir import write_json
 
 USAGE = ("usage: python -m asyncrl.eval run=RUN_DIR|CHECKPOINT [episodes=10] [greedy=true] [seed=0] "
          "[video=false] [policy=0] [max_steps=100000] [opponent=self|random]")
@@ -58,7 +58,7 @@ class EvalArgs:
 
 
 def _make_env(policy: LoadedPolicy, render: bool) -> gym.Env:
-    from asyncrl.sampling.env_factory import load_env_factory
+    from asyncrl.env_api.factory import load_env_factory
 
     env_cfg = policy.cfg.env
     if not render:
@@ -105,8 +105,8 @@ def evaluate(args: EvalArgs) -> tuple[dict, Path]:
 
 def _evaluate_match(args: EvalArgs, policy: LoadedPolicy) -> tuple[dict, Path]:
     """Episodes of a multi-agent env, seat 0 played by the policy; one video per seat."""
+    from asyncrl.env_api.factory import load_env_factory
     from asyncrl.evaluation.matches import play_match
-    from asyncrl.sampling.env_factory import load_env_factory
 
     n = policy.spaces.num_agents
     key = image_key(policy.spaces.obs) if args.video else None

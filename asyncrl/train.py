@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         configs = _sweep_configs(argv) if multirun else [load_config(argv)]
     except ConfigError as e:
         return _user_error(e)
-    from asyncrl.run.run_dir import RunDirError
-    from asyncrl.run.trainer import USER_ERRORS, train
+    from asyncrl.outputs.run_dir import RunDirError
+    from asyncrl.training.trainer import USER_ERRORS, train
 
     statuses = []
     for i, cfg in enumerate(configs):

@@ -34,7 +34,7 @@ def run(env: str, frames: int, node_cpus: list[int] | None) -> dict:
     from ray.cluster_utils import Cluster
 
     from asyncrl.config.loader import load_config
-    from asyncrl.run.trainer import train
+    from asyncrl.training.trainer import train
 
     cluster = None
     overrides = [*recipe(env), "runtime.num_samplers=2", "runtime.num_envs=4", "runtime.pin_cores=false"]

@@ -60,13 +60,14 @@ def _sampler_worker(index: int, overrides: list[str], seconds: float, with_model
     import torch
 
     from asyncrl.config.loader import load_config
+    from asyncrl.env_api.factory import probe_spaces
     from asyncrl.inference.client import LocalInference
     from asyncrl.inference.policy_runner import PolicyRunner
     from asyncrl.learning.learner import Learner
     from asyncrl.models.distributions import ActionSpec
     from asyncrl.runtime.affinity import pin_process, sampler_core
-    from asyncrl.runtime.components import build_sampler, with_hardware_defaults
-    from asyncrl.sampling.env_factory import probe_spaces
+    from asyncrl.runtime.builders import build_sampler
+    from asyncrl.runtime.machine import with_hardware_defaults
 
     cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")  # precision auto decided as a run decides it
     if cfg.runtime.pin_cores:
@@ -116,8 +117,9 @@ def _learner_worker(overrides: list[str], seconds: float, threads: int, out) -> 
 
     from asyncrl.config.loader import load_config
     from asyncrl.data import Trajectory
-    from asyncrl.runtime.components import build_learner, with_hardware_defaults
-    from asyncrl.sampling.env_factory import probe_spaces
+    from asyncrl.env_api.factory import probe_spaces
+    from asyncrl.runtime.builders import build_learner
+    from asyncrl.runtime.machine import with_hardware_defaults
 
     cfg, _ = with_hardware_defaults(load_config(overrides), "cpu")
     torch.set_num_threads(threads)  # alone on the machine: no pinning, every core is its
@@ -151,8 +153,8 @@ def measure_learner(overrides: list[str], seconds: float, threads: int) -> float
 
 def measure_trainer(overrides: list[str], seconds: float) -> tuple[float, float, str]:
     from asyncrl.config.loader import load_config
-    from asyncrl.run.trainer import train
     from asyncrl.timing import TimeBreakdown
+    from asyncrl.training.trainer import train
 
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = load_config([*overrides, f"run_dir={run_dir}", f"train.max_wall_s={seconds + 15}",
@@ -171,7 +173,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from asyncrl.config.loader import load_config
-    from asyncrl.runtime.components import with_hardware_defaults
+    from asyncrl.runtime.machine import with_hardware_defaults
 
     overrides = ["experiment=doom_basic", *args.overrides]
     rt = with_hardware_defaults(load_config(overrides), "cpu")[0].runtime

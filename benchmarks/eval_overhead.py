@@ -60,7 +60,7 @@ class EvaluatorCpu(threading.Thread):
 def run(env: str, frames: int, eval_overrides: list[str]) -> tuple[dict, float, int]:
     """One training run: its summary, the evaluator's CPU seconds and the number of evaluations logged."""
     from asyncrl.config.loader import load_config
-    from asyncrl.run.trainer import train
+    from asyncrl.training.trainer import train
 
     watcher = EvaluatorCpu()
     watcher.start()

@@ -24,8 +24,8 @@ from _record import append  # noqa: E402
 
 from asyncrl.config.loader import load_config  # noqa: E402
 from asyncrl.data import Trajectory  # noqa: E402
-from asyncrl.runtime.components import build_learner  # noqa: E402
-from asyncrl.sampling.env_factory import probe_spaces
+from asyncrl.env_api.factory import probe_spaces
+from asyncrl.runtime.builders import build_learner  # noqa: E402
 
 
 def synthetic_batch(cfg, spaces, state_size: int) -> Trajectory:

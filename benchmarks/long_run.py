@@ -32,7 +32,7 @@ from _record import append  # noqa: E402
 from sample_factory import parse_sf_log, run_sample_factory  # noqa: E402
 from vs_sample_factory import WORKERS, draw_curves, recipe, run_ours  # noqa: E402
 
-from asyncrl.run.run_dir import write_json  # noqa: E402
+from asyncrl.outputs.run_dir import write_json  # noqa: E402
 
 REPO = HERE.parent
 SF_LOG_GLOB = "*.stdout.txt"

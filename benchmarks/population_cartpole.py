@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import append  # noqa: E402
 
 from asyncrl.config.loader import load_config  # noqa: E402
-from asyncrl.run.trainer import train  # noqa: E402
+from asyncrl.training.trainer import train  # noqa: E402
 
 
 def main() -> None:

@@ -119,7 +119,7 @@ def leftovers(driver: int) -> list[str]:
 
 def check_faulty_run(run_dir: Path, summary: dict, kills: list[tuple[float, str, int]]) -> list[str]:
     """What a faulty soak must show; the list of what did not hold (empty: all held)."""
-    from asyncrl.run.checkpoint import CheckpointError, load_checkpoint_file
+    from asyncrl.outputs.checkpoint import CheckpointError, load_checkpoint_file
 
     problems = []
     if summary["status"] != "completed":
@@ -204,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from asyncrl.config.loader import load_config
-    from asyncrl.run.trainer import train
+    from asyncrl.training.trainer import train
 
     sampler = Sampler(args.every)
     sampler.start()

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from asyncrl.sampling.multi_agent import EPISODE_RETURN, GAME_CONTINUES
+from asyncrl.env_api.multi_agent import EPISODE_RETURN, GAME_CONTINUES
 
 
 def make_env(cfg, env_index: int) -> gym.Env:

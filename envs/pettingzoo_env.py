@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from asyncrl.sampling.multi_agent import ACTIVE
+from asyncrl.env_api.multi_agent import ACTIVE
 
 
 class PettingZooAdapter:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.trainer import train
-from asyncrl.sampling.env_factory import EnvFactoryError, load_env_factory, probe_spaces
+from asyncrl.env_api.factory import EnvFactoryError, load_env_factory, probe_spaces
+from asyncrl.env_api.multi_agent import EPISODE_RETURN, GAME_CONTINUES
 from asyncrl.sampling.env_group import EnvGroup
-from asyncrl.sampling.multi_agent import EPISODE_RETURN, GAME_CONTINUES
+from asyncrl.training.trainer import train
 
 
 class ThreeLives(gym.Env):

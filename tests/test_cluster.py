@@ -14,7 +14,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.trainer import train
+from asyncrl.training.trainer import train
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -50,23 +50,21 @@ def test_cartpole_learns_with_samplers_on_two_nodes(cluster, tmp_path):
 
 
 def test_one_inference_actor_per_node_serves_its_own_node_samplers(cluster, tmp_path):
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
+    from asyncrl.ray_runtime.runtime import RayRuntime
 
     _with_second_node(cluster)
     cfg = load_config(["env=cartpole", f"runtime.address={cluster.address}", "runtime.inference=remote",
                        "runtime.num_envs=4", f"run_dir={tmp_path}", *QUIET])
-    coordinator = Coordinator(cfg.algo.batch_size)
-    runtime = RayRuntime(cfg, coordinator)
+    runtime = RayRuntime(cfg)
     try:
-        assert len(runtime.inference_actors) == 2
-        placed = ray.get([s.actor.nodes.remote() for s in runtime.samplers.values()])
-        assert {node for node, _ in placed} == set(runtime.inference_actors)  # samplers on both nodes
+        assert len(runtime.fleet.inference) == 2
+        placed = ray.get([s.actor.nodes.remote() for s in runtime.fleet.samplers.values()])
+        assert {node for node, _ in placed} == set(runtime.fleet.inference)  # samplers on both nodes
         assert all(node == inference_node for node, inference_node in placed)  # each uses its own node's
         collected_by, deadline = set(), time.monotonic() + 120
-        while collected_by != set(runtime.samplers) and time.monotonic() < deadline:
+        while collected_by != set(runtime.fleet.samplers) and time.monotonic() < deadline:
             collected_by |= {m.sampler_index for m in runtime.poll().collected}
-        assert collected_by == set(runtime.samplers)
+        assert collected_by == set(runtime.fleet.samplers)
     finally:
         runtime.shutdown()
 

@@ -1,6 +1,6 @@
 """The console's progress line: a run ends at its frame budget or its wall-time limit, whichever comes first."""
 
-from asyncrl.run.console import progress_line
+from asyncrl.outputs.console import progress_line
 
 
 def test_frames_alone_set_the_bar_and_eta():

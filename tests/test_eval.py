@@ -13,7 +13,7 @@ import pytest
 from asyncrl.config.loader import load_config
 from asyncrl.eval import EvalArgs, evaluate, main
 from asyncrl.evaluation.stats import summarize
-from asyncrl.run.trainer import train
+from asyncrl.training.trainer import train
 from tests.tool_helpers import make_run, one_line_exit_2
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false", "logging.console_every_s=10"]

@@ -6,11 +6,11 @@ import itertools
 import pytest
 
 from asyncrl.config.loader import load_config
+from asyncrl.env_api.factory import load_env_factory
 from asyncrl.evaluation.episodes import play
 from asyncrl.evaluation.evaluator import EVAL_SEED_OFFSET
 from asyncrl.evaluation.loading import load_policy
-from asyncrl.run.trainer import train
-from asyncrl.sampling.env_factory import load_env_factory
+from asyncrl.training.trainer import train
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false", "logging.console_every_s=10"]
 

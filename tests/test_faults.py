@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncrl.run.checkpoint import load_checkpoint_file
+from asyncrl.outputs.checkpoint import load_checkpoint_file
 from tests.test_stops import START_S, Run, _checkpoints, _wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -34,7 +34,7 @@ QUIET = ["logging.wandb=disabled", "logging.tensorboard=false", "logging.console
 ACTOR = {"sampler": r"ray::SamplerActor", "learner": r"ray::LearnerActor", "inference": r"ray::InferenceActor",
          "evaluator": r"ray::EvaluatorActor"}
 DEATH_LINE = {"sampler": r"sampler \d+ (died|could not be restarted)", "learner": r"learner \d+ died",
-              "inference": r"inference actor.* (was restarted|could not be restarted)|sampler \d+ died",
+              "inference": r"inference actor.* (died|was restarted|could not be restarted)|sampler \d+ died",
               "evaluator": r"evaluator died"}
 
 

@@ -10,7 +10,7 @@ from asyncrl.hardware import (
     resolve_inference,
     resolve_precision,
 )
-from asyncrl.runtime.components import precision_on, with_hardware_defaults
+from asyncrl.runtime.machine import precision_on, with_hardware_defaults
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

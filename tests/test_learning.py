@@ -5,7 +5,7 @@ import json
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.trainer import train
+from asyncrl.training.trainer import train
 
 pytestmark = pytest.mark.slow
 

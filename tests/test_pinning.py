@@ -36,12 +36,11 @@ def test_a_pinned_process_passes_its_core_to_the_processes_it_starts():
 
 @pytest.mark.ray
 def test_ray_actors_are_pinned_where_pin_cores_says(tmp_path):
-    from asyncrl.runtime.coordinator import Coordinator
-    from asyncrl.runtime.ray_runtime import RayRuntime
+    from asyncrl.ray_runtime.runtime import RayRuntime
 
     cfg = load_config(["runtime=ray", "runtime.num_samplers=2", "runtime.num_envs=2", "runtime.pin_cores=true",
                        f"run_dir={tmp_path}", *QUIET])
-    runtime = RayRuntime(cfg, Coordinator(cfg.algo.batch_size))
+    runtime = RayRuntime(cfg)
     try:
         assert os.sched_getaffinity(runtime.learner_pid()) == learner_cores(1)
         for i, pid in enumerate(runtime.sampler_pids()):

@@ -13,10 +13,10 @@ from asyncrl.config.loader import load_config
 from asyncrl.data import PolicyOutput
 from asyncrl.learning.learner import Learner
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.run.checkpoint import CheckpointManager
-from asyncrl.run.trainer import train
+from asyncrl.outputs.checkpoint import CheckpointManager
 from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE, PolicyMapping
 from asyncrl.sampling.sampler import Sampler
+from asyncrl.training.trainer import train
 from asyncrl_envs.pettingzoo_env import PettingZooAdapter
 from tests.toy_envs import CardDuel, card_duel_payoff, make_counting
 
@@ -146,7 +146,7 @@ def test_serial_population_writes_per_policy_checkpoints_and_summary(tmp_path):
 
 
 def test_population_larger_than_the_envs_of_a_single_agent_env_is_refused(tmp_path):
-    from asyncrl.runtime.components import PopulationError
+    from asyncrl.runtime.checks import PopulationError
 
     cfg = load_config(["runtime=serial", "population.size=4", "runtime.num_samplers=1", "runtime.num_envs=2",
                        f"run_dir={tmp_path}", *QUIET])

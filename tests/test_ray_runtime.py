@@ -8,20 +8,18 @@ import pytest
 import ray
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.trainer import train
-from asyncrl.runtime.coordinator import Coordinator
-from asyncrl.runtime.ray_runtime import RayRuntime
+from asyncrl.ray_runtime.runtime import RayRuntime
+from asyncrl.training.trainer import train
 
 pytestmark = pytest.mark.ray
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
 
 
-def _runtime(tmp_path, *overrides: str, restore=None) -> tuple[Coordinator, RayRuntime]:
+def _runtime(tmp_path, *overrides: str, restore=None) -> RayRuntime:
     """A Ray runtime that the test drives by polling it, without the trainer around it."""
     cfg = load_config(["runtime=ray", *overrides, f"run_dir={tmp_path}", *QUIET])
-    coordinator = Coordinator(cfg.algo.batch_size)
-    return coordinator, RayRuntime(cfg, coordinator, restore=restore)
+    return RayRuntime(cfg, restore=restore)
 
 
 def test_remote_inference_serves_two_samplers(tmp_path):
@@ -42,19 +40,19 @@ def test_recurrent_policy_with_a_test_env_factory(tmp_path):
 
 
 def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
-    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
+    runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
     try:
-        while coordinator.env_steps < 5000:
+        while runtime.env_steps < 5000:
             runtime.poll()
         victim = runtime.sampler_pids()[1]
         os.kill(victim, signal.SIGKILL)
-        steps_at_kill, trained = coordinator.env_steps, 0
+        steps_at_kill, trained = runtime.env_steps, 0
         deadline = time.monotonic() + 120
         # The other sampler alone may bring the 10000 steps before Ray reports the death: wait for both.
-        while ((coordinator.env_steps < steps_at_kill + 10000 or trained < 3 or runtime.sampler_restarts[1] == 0)
+        while ((runtime.env_steps < steps_at_kill + 10000 or trained < 3 or runtime.sampler_restarts[1] == 0)
                and time.monotonic() < deadline):
             trained += len(runtime.poll().trained)
-        assert coordinator.env_steps >= steps_at_kill + 10000 and trained >= 3
+        assert runtime.env_steps >= steps_at_kill + 10000 and trained >= 3
         assert runtime.sampler_restarts == [0, 1]
         assert "sampler 1 died" in caplog.text
         # The restarted sampler collects again, from a new process.
@@ -70,12 +68,12 @@ def test_a_sigkilled_sampler_is_restarted_and_the_run_goes_on(tmp_path, caplog):
 def test_a_sampler_killed_while_idle_is_counted_and_logged_by_its_new_process(tmp_path, caplog):
     """A sampler that dies with no call in flight fails no call: Ray queues the next ones for its new process.
     The driver must still see the death, by the new process id on the next collect."""
-    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
+    runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=4")
     try:
-        while coordinator.env_steps < 3000:
+        while runtime.env_steps < 3000:
             runtime.poll()
         # Without polls nothing new is asked of it: once its calls in flight are done, sampler 1 is idle.
-        in_flight = [meta for meta, (kind, index, _) in runtime.pending.items() if kind == "collect" and index == 1]
+        in_flight = runtime.calls.refs("collect", 1)
         assert len(ray.wait(in_flight, num_returns=len(in_flight), timeout=60)[0]) == len(in_flight)
         victim = runtime.sampler_pids()[1]
         os.kill(victim, signal.SIGKILL)
@@ -92,19 +90,19 @@ def test_a_sampler_killed_while_idle_is_counted_and_logged_by_its_new_process(tm
 
 def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplog):
     saved = {}
-    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=1", "runtime.num_envs=4",
+    runtime = _runtime(tmp_path, "runtime.num_samplers=1", "runtime.num_envs=4",
                                     restore=lambda: saved.get("learners"))
     try:
         trained = 0
         while trained < 3:
             trained += len(runtime.poll().trained)
         saved["learners"] = runtime.learner_states()
-        published = runtime.published_version[0]
+        published = runtime.faults.published_version[0]
         os.kill(runtime.learner_pid(), signal.SIGKILL)
         versions, deadline = [], time.monotonic() + 120
         while len(versions) < 3 and time.monotonic() < deadline:
             versions += [m["stats/version"] for _, m in runtime.poll().trained]
-        assert runtime.learner_restarts == 1 and "from the latest checkpoint" in caplog.text
+        assert runtime.faults.learner_restarts == 1 and "from the latest checkpoint" in caplog.text
         # The restored learner publishes versions above every version published before the kill.
         assert len(versions) == 3 and min(versions) > published
     finally:
@@ -112,17 +110,17 @@ def test_a_sigkilled_learner_restarts_from_the_latest_checkpoint(tmp_path, caplo
 
 
 def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
-    coordinator, runtime = _runtime(tmp_path, "runtime.inference=remote", "runtime.num_samplers=1",
+    runtime = _runtime(tmp_path, "runtime.inference=remote", "runtime.num_samplers=1",
                                     "runtime.num_envs=4")
     try:
-        while coordinator.env_steps < 2000:
+        while runtime.env_steps < 2000:
             runtime.poll()
         victim = ray.get(runtime.inference.pid.remote())
         os.kill(victim, signal.SIGKILL)
-        steps_at_kill, deadline = coordinator.env_steps, time.monotonic() + 120
-        while coordinator.env_steps < steps_at_kill + 4000 and time.monotonic() < deadline:
+        steps_at_kill, deadline = runtime.env_steps, time.monotonic() + 120
+        while runtime.env_steps < steps_at_kill + 4000 and time.monotonic() < deadline:
             runtime.poll()
-        assert coordinator.env_steps >= steps_at_kill + 4000
+        assert runtime.env_steps >= steps_at_kill + 4000
         assert ray.get(runtime.inference.pid.remote()) != victim
         assert runtime.sampler_restarts == [0]  # the sampler rode it out by resending its requests
     finally:
@@ -133,7 +131,7 @@ def test_a_sigkilled_inference_actor_is_restarted_and_samplers_resend(tmp_path):
 def test_a_stopped_component_is_named_killed_and_restarted(tmp_path, caplog, victim):
     """SIGSTOP freezes a process without killing it: only the heartbeat can tell, after hang_timeout_s."""
     saved = {}
-    coordinator, runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=2",
+    runtime = _runtime(tmp_path, "runtime.num_samplers=2", "runtime.num_envs=2",
                                     "runtime.hang_timeout_s=3",
                                     f"runtime.inference={'remote' if victim == 'inference' else 'local'}",
                                     restore=lambda: saved.get("learners"))
@@ -149,7 +147,7 @@ def test_a_stopped_component_is_named_killed_and_restarted(tmp_path, caplog, vic
         deadline = time.monotonic() + 90
         while "made no progress" not in caplog.text and time.monotonic() < deadline:
             runtime.poll()
-        assert f"{label} made no progress for" in caplog.text and runtime.hung_restarts == 1
+        assert f"{label} made no progress for" in caplog.text and runtime.faults.hung_restarts == 1
         # The run goes on: every sampler collects again and the learner trains again.
         collected_by, trained, deadline = set(), 0, time.monotonic() + 120
         while (collected_by != {0, 1} or trained < 2) and time.monotonic() < deadline:
@@ -165,21 +163,21 @@ def test_a_sampler_whose_restart_fails_is_replaced_by_a_fresh_actor(tmp_path, ca
     """Ray re-runs a dead actor's constructor; when that fails the actor is dead for good, and every call to it
     fails at once. The runtime replaces it with a fresh actor in the same slot."""
     trigger = tmp_path / "fail_the_next_start"
-    coordinator, runtime = _runtime(tmp_path, "env=gym", "env.name=counting", "env.id=counting",
+    runtime = _runtime(tmp_path, "env=gym", "env.name=counting", "env.id=counting",
                                     "env.factory=tests.toy_envs:make_counting_that_fails_once",
                                     f"env.kwargs.trigger={trigger}", "runtime.num_samplers=1", "runtime.num_envs=2")
     try:
-        while coordinator.env_steps < 500:
+        while runtime.env_steps < 500:
             runtime.poll()
         trigger.touch()
         os.kill(runtime.sampler_pids()[0], signal.SIGKILL)
-        steps_at_kill, deadline = coordinator.env_steps, time.monotonic() + 120
-        while (coordinator.env_steps < steps_at_kill + 500 or "replaced by a fresh actor" not in caplog.text) \
+        steps_at_kill, deadline = runtime.env_steps, time.monotonic() + 120
+        while (runtime.env_steps < steps_at_kill + 500 or "replaced by a fresh actor" not in caplog.text) \
                 and time.monotonic() < deadline:
             runtime.poll()
         assert not trigger.exists(), "the restarted process never tried to build its envs"
-        assert "sampler 0 could not be restarted" in caplog.text and runtime.replaced == 1
-        assert coordinator.env_steps >= steps_at_kill + 500
+        assert "sampler 0 could not be restarted" in caplog.text and runtime.faults.replaced == 1
+        assert runtime.env_steps >= steps_at_kill + 500
         assert runtime.sampler_restarts == [1]
     finally:
         runtime.shutdown()

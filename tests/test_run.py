@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
-from asyncrl.run.trainer import train
+from asyncrl.outputs.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
+from asyncrl.training.trainer import train
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
 REPO = Path(__file__).resolve().parents[1]

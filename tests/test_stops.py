@@ -28,7 +28,7 @@ import psutil
 import pytest
 import torch
 
-from asyncrl.run.checkpoint import CheckpointError, load_checkpoint_file
+from asyncrl.outputs.checkpoint import CheckpointError, load_checkpoint_file
 
 pytestmark = pytest.mark.ray
 

@@ -4,7 +4,7 @@
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.trainer import train
+from asyncrl.training.trainer import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.vizdoom, pytest.mark.ray]
 

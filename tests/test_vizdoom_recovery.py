@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from asyncrl.env_api.multi_agent import RESTARTED
 from asyncrl.sampling.env_group import EnvGroup
-from asyncrl.sampling.multi_agent import RESTARTED
 from asyncrl_envs.vizdoom import make_env
 from asyncrl_envs.vizdoom.lifecycle import engine_pids
 

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from asyncrl.config.loader import load_config
-from asyncrl.run.checkpoint import CheckpointManager
-from asyncrl.run.trainer import train
+from asyncrl.outputs.checkpoint import CheckpointManager
 from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE
+from asyncrl.training.trainer import train
 
 pytestmark = pytest.mark.vizdoom
 

@@ -3,10 +3,10 @@
 import torch
 
 from asyncrl.config.loader import load_config
+from asyncrl.env_api.factory import probe_spaces
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.run.checkpoint import CheckpointManager
-from asyncrl.run.run_dir import prepare_run_dir
-from asyncrl.sampling.env_factory import probe_spaces
+from asyncrl.outputs.checkpoint import CheckpointManager
+from asyncrl.outputs.run_dir import prepare_run_dir
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
 

@@ -221,7 +221,7 @@ def _compose(hydra_overrides: list[str]) -> Config:
 
 def _family_from_spaces(cfg: Config) -> str:
     """The family of ``cfg.env``, from the spaces of one env built for it (and closed again)."""
-    from asyncrl.sampling.env_factory import EnvFactoryError, probe_spaces
+    from asyncrl.env_api.factory import EnvFactoryError, probe_spaces
 
     try:
         spaces = probe_spaces(cfg.env)

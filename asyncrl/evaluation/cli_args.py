@@ -78,8 +78,8 @@ def run_tool(prog: str, doc: str, argv: list[str] | None, body: typing.Callable[
         print(doc.strip())
         return 0
     logging.basicConfig(level=logging.WARNING, format="asyncrl: %(message)s")
-    from asyncrl.run.checkpoint import CheckpointError
-    from asyncrl.sampling.env_factory import EnvFactoryError
+    from asyncrl.env_api.factory import EnvFactoryError
+    from asyncrl.outputs.checkpoint import CheckpointError
 
     try:
         message = body(argv)

@@ -13,8 +13,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from asyncrl.env_api.spaces import obs_space_as_dict
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.sampling.env_group import obs_space_as_dict
 
 FrameHook = Callable[[dict[str, np.ndarray]], None]  # called with each observation the agent sees
 

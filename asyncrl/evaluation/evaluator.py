@@ -12,10 +12,11 @@ import numpy as np
 
 from asyncrl.config.schema import Config
 from asyncrl.data import Weights
+from asyncrl.env_api.factory import load_env_factory
+from asyncrl.env_api.spaces import EnvSpaces
 from asyncrl.evaluation.episodes import play
 from asyncrl.evaluation.stats import mean_stats, summarize
 from asyncrl.models.actor_critic import ActorCritic, load_numpy_state_dict
-from asyncrl.sampling.env_factory import EnvSpaces, load_env_factory
 
 EVAL_ENV_INDEX = 1_000_000  # passed to the env factory; samplers' envs count from 0
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never replay a sampler env's seeds

@@ -16,11 +16,16 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from asyncrl.config.schema import Config, ConfigValueError
+from asyncrl.env_api.factory import probe_spaces
+from asyncrl.env_api.spaces import EnvSpaces
 from asyncrl.evaluation.cli_args import UsageError
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
-from asyncrl.runtime.components import check_checkpoint_fits
-from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
+from asyncrl.outputs.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    check_checkpoint_fits,
+    load_checkpoint_file,
+)
 
 log = logging.getLogger(__name__)
 WHAT_RUN_IS = "expected a run directory (with config.yaml and checkpoints/) or a checkpoint file (ckpt_*.pt)"

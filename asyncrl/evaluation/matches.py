@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from asyncrl.env_api.multi_agent import ACTIVE, MultiAgentEnv
 from asyncrl.evaluation.episodes import numeric_stats
 from asyncrl.models.actor_critic import ActorCritic
-from asyncrl.sampling.multi_agent import ACTIVE, MultiAgentEnv
 
 AgentFrameHook = Callable[[int, dict], None]  # called with (agent, observation dict) for every observation
 

@@ -77,12 +77,14 @@ class Learner:
     # -- training ---------------------------------------------------------------------------------------
 
     def train(self, chunks: list[Trajectory]) -> dict[str, float]:
-        """One batch: returns scalar metrics; ``self.version`` advances by one."""
+        """One batch of this policy's chunks: returns scalar metrics; ``self.version`` advances by one."""
         start = time.perf_counter()
         self._set_lr()
         # Time between two batches is time the learner waited for data (or for the driver).
         waited = 0.0 if self._last_train_end is None else start - self._last_train_end
-        batch = concat_trajectories([c for c in chunks if c.policy_id == self.policy_id])
+        if others := {c.policy_id for c in chunks} - {self.policy_id}:
+            raise ValueError(f"learner of policy {self.policy_id} was given chunks of policies {sorted(others)}")
+        batch = concat_trajectories(chunks)
         batch.validate()
         data = self._to_tensors(batch)
         lag = self.version - data["policy_versions"]

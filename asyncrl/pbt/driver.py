@@ -1,7 +1,7 @@
 """Carries out population decisions between the trainer's loop and a runtime: PBT and the opponent pool.
 
 The trainer calls ``after_training(policy)`` for every learner step. Decisions come from the plain
-``PbtDecider``; this module only reads objectives from the coordinator, tells the runtime what to copy or
+``PbtDecider``; this module only reads objectives from the run's progress, tells the runtime what to copy or
 set, and records each decision (``pbt_log.jsonl``, ``pbt/`` metrics, the console log).
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 from asyncrl.config.schema import PBT_HYPERPARAMS, Config
 from asyncrl.data import Weights
 from asyncrl.pbt.decisions import Decision, PbtDecider
-from asyncrl.runtime.coordinator import Coordinator
+from asyncrl.progress import Progress
+from asyncrl.runtime.contract import Runtime
 from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE
 
 log = logging.getLogger("asyncrl")
@@ -31,9 +32,9 @@ def objective(stats, name: str) -> float | None:
 
 
 class PopulationDriver:
-    def __init__(self, cfg: Config, runtime, coordinator: Coordinator, run_dir: Path, write_metrics,
+    def __init__(self, cfg: Config, runtime: Runtime, progress: Progress, run_dir: Path, write_metrics,
                  state: dict | None = None):
-        self.cfg, self.runtime, self.coordinator = cfg, runtime, coordinator
+        self.cfg, self.runtime, self.progress = cfg, runtime, progress
         self.write_metrics = write_metrics  # (metrics, frames) -> None
         self.log_path = run_dir / "pbt_log.jsonl"
         state = state or {}
@@ -61,9 +62,9 @@ class PopulationDriver:
         return {name: float(getattr(self.cfg.algo, name)) for name in (*PBT_HYPERPARAMS, "gamma")}
 
     def after_training(self, policy: int, frames: int) -> None:
-        steps = self.coordinator.policy_steps[policy]
+        steps = self.progress.policy_steps[policy]
         if self.pbt is not None and self.pbt.due(policy, steps):
-            objectives = {pid: objective(s, self.cfg.pbt.objective) for pid, s in self.coordinator.stats.items()}
+            objectives = {pid: objective(s, self.cfg.pbt.objective) for pid, s in self.progress.stats.items()}
             decision = self.pbt.update(policy, objectives, steps)
             if decision is not None:
                 self._carry_out(decision, frames)

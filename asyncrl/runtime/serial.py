@@ -6,29 +6,24 @@ import torch
 
 from asyncrl.config.schema import Config
 from asyncrl.data import Weights
+from asyncrl.env_api.factory import probe_spaces
+from asyncrl.env_api.spaces import EnvSpaces
 from asyncrl.evaluation.evaluator import Evaluator
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
-from asyncrl.runtime.components import (
-    build_learner,
-    build_sampler,
-    check_checkpoint_fits,
-    check_eval_fits,
-    check_population_fits,
-    policy_ids,
-    resolve_device,
-    state_size,
-    with_hardware_defaults,
-)
-from asyncrl.runtime.coordinator import Coordinator
-from asyncrl.runtime.events import Events
-from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
+from asyncrl.outputs.checkpoint import check_checkpoint_fits
+from asyncrl.runtime.builders import build_learner, build_sampler, policy_ids, state_size
+from asyncrl.runtime.checks import check_eval_fits, check_population_fits
+from asyncrl.runtime.contract import Events
+from asyncrl.runtime.machine import resolve_device, with_hardware_defaults
+from asyncrl.runtime.training_queue import TrainingQueue
 
 
 class SerialRuntime:
-    def __init__(self, cfg: Config, coordinator: Coordinator, learner_states: dict[int, dict] | None = None):
+    def __init__(self, cfg: Config, learner_states: dict[int, dict] | None = None):
         torch.set_num_threads(cfg.runtime.learner_threads)
-        self.cfg, self.coordinator = cfg, coordinator
+        self.cfg = cfg
+        self.queue = TrainingQueue(cfg.algo.batch_size, policy_ids(cfg))
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
         num_samplers = cfg.runtime.num_samplers or 1
         check_population_fits(cfg, self.spaces, num_samplers)
@@ -51,6 +46,11 @@ class SerialRuntime:
         self.evaluator = Evaluator(cfg, self.spaces) if cfg.eval.period else None
         self.finished_evaluations: list = []
 
+    @property
+    def env_steps(self) -> int:
+        """Agent steps this runtime collected since it started."""
+        return self.queue.collected_steps
+
     def start_evaluation(self, env_steps: int) -> bool:
         """Evaluate ``eval.policy``'s current weights now (one process: the evaluation blocks training)."""
         if self.evaluator is None:
@@ -69,11 +69,12 @@ class SerialRuntime:
         events.evaluated, self.finished_evaluations = self.finished_evaluations, []
         for sampler in self.samplers:
             trajectories, meta = sampler.collect()
-            self.coordinator.add(trajectories, meta)
+            for trajectory in trajectories:
+                self.queue.add(trajectory.policy_id, trajectory, trajectory.num_steps)
             events.collected.append(meta)
         for pid, learner in self.learners.items():
-            while (batch := self.coordinator.next_batch(pid)) is not None:
-                metrics = learner.train([t for chunk in batch for t in chunk])
+            while (batch := self.queue.next_batch(pid)) is not None:
+                metrics = learner.train(batch)
                 self.runner.set_weights(learner.weights())
                 events.trained.append((pid, metrics))
         return events

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from asyncrl.data import ObsDict
-from asyncrl.sampling.multi_agent import (
+from asyncrl.env_api.multi_agent import (
     ACTIVE,
     EPISODE_RETURN,
     GAME_CONTINUES,
@@ -26,11 +26,7 @@ from asyncrl.sampling.multi_agent import (
     MultiAgentEnv,
     as_multi_agent,
 )
-
-
-def obs_space_as_dict(space: gym.Space) -> gym.spaces.Dict:
-    """The trainer always sees a Dict observation space; a plain space becomes {"obs": space}."""
-    return space if isinstance(space, gym.spaces.Dict) else gym.spaces.Dict({"obs": space})
+from asyncrl.env_api.spaces import obs_space_as_dict
 
 
 @dataclass

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import vizdoom as vzd
 
-from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED
+from asyncrl.env_api.multi_agent import RESTART_REASON, RESTARTED
 
 from . import lifecycle, shaping
 from .scenarios import DoomSpec

@@ -36,7 +36,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from asyncrl.sampling.multi_agent import RESTART_REASON, RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported)
+from asyncrl.env_api.multi_agent import RESTART_REASON, RESTARTED, MultiAgentEnv  # noqa: F401  (re-exported)
 
 from . import lifecycle, ports, shaping
 from .env import DoomEnv

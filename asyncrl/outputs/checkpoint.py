@@ -13,6 +13,10 @@ from pathlib import Path
 
 import torch
 
+from asyncrl.config.schema import Config
+from asyncrl.env_api.spaces import EnvSpaces
+from asyncrl.models.actor_critic import ActorCritic
+
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
@@ -102,3 +106,21 @@ class CheckpointManager:
             raise CheckpointError(f"cannot resume from {self.dir}: none of its {len(errors)} checkpoint(s) is "
                                   f"usable ({errors[0]}); restart_behavior=overwrite starts the run over")
         return None
+
+
+def check_checkpoint_fits(cfg: Config, spaces: EnvSpaces, learner_states: dict[int, dict]) -> None:
+    """Compare a checkpoint's tensors with the configured model before any actor tries to load them."""
+    expected = ActorCritic(spaces.obs, spaces.action, cfg.model).state_dict()
+    for pid, state in learner_states.items():
+        saved = state["model"]
+        for name, tensor in expected.items():
+            if name not in saved:
+                raise CheckpointError(f"checkpoint of policy {pid} has no tensor {name!r}: it was written for "
+                                      f"another model config (model.*); use restart_behavior=overwrite or that config")
+            if tuple(saved[name].shape) != tuple(tensor.shape):
+                raise CheckpointError(f"checkpoint tensor {name!r} of policy {pid} has shape "
+                                      f"{tuple(saved[name].shape)}, the configured model needs {tuple(tensor.shape)}")
+        extra = sorted(set(saved) - set(expected))
+        if extra:
+            raise CheckpointError(f"checkpoint of policy {pid} has tensors the configured model lacks ({extra[0]}, ...): "
+                                  f"it was written for another model config")

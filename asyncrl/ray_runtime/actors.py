@@ -14,13 +14,15 @@ import torch
 
 from asyncrl.config.schema import Config
 from asyncrl.data import ObsDict, PolicyOutput, Weights
+from asyncrl.env_api.factory import probe_spaces
+from asyncrl.env_api.spaces import EnvSpaces
 from asyncrl.evaluation.evaluator import Evaluator
 from asyncrl.inference.batching import BatchingInference
 from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import MissingWeights, PolicyRunner
 from asyncrl.runtime.affinity import learner_cores, pin_process, sampler_core
-from asyncrl.runtime.components import build_learner, build_sampler, policy_ids, precision_on
-from asyncrl.sampling.env_factory import EnvSpaces, probe_spaces
+from asyncrl.runtime.builders import build_learner, build_sampler, policy_ids
+from asyncrl.runtime.machine import precision_on
 
 
 class RayInferenceClient:
@@ -70,15 +72,19 @@ class SamplerActor:
         else:
             client = RayInferenceClient(None)
         self.sampler = build_sampler(cfg, index, client, state_size)
+        self.policy_ids = policy_ids(cfg)
 
-    @ray.method(num_returns=2)
-    def collect(self):
+    def collect(self) -> tuple:
+        """(metadata, then one trajectory per population policy, None for one that played no step here): called
+        with ``num_returns=1 + population size``, so that each learner gets a ref to its own data only."""
         # A restarted process (or one whose set-up is still on its way) steps nothing and says what it lacks.
         if self.runner is not None and (missing := self.runner.missing()):
             raise MissingWeights(f"sampler process {os.getpid()} has no weights for policies {missing}")
         if self.runner is None and self.sampler.client.server is None:
             raise MissingWeights(f"sampler process {os.getpid()} has no inference actor to ask")
-        return self.sampler.collect()
+        trajectories, meta = self.sampler.collect()
+        by_policy = {t.policy_id: t for t in trajectories}
+        return (meta, *(by_policy.get(pid) for pid in self.policy_ids))
 
     def set_inference(self, server: ray.actor.ActorHandle) -> None:
         self.sampler.client.server = server
@@ -178,8 +184,9 @@ class LearnerActor:
             self.learner.load_state_dict(state, hyperparameters=restore_hyperparameters)
 
     @ray.method(num_returns=2)
-    def train(self, *chunk_lists):
-        metrics = self.learner.train([t for chunks in chunk_lists for t in chunks])
+    def train(self, *trajectories):
+        """Chunks of this learner's policy (Ray resolves their refs); the metrics and the new weights."""
+        metrics = self.learner.train(list(trajectories))
         return metrics, self.learner.weights()
 
     def weights(self) -> Weights:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import gymnasium as gym
 
-from asyncrl.sampling.env_group import obs_space_as_dict
-from asyncrl.sampling.multi_agent import is_multi_agent
+from asyncrl.env_api.multi_agent import is_multi_agent
+from asyncrl.env_api.spaces import EnvSpaces, obs_space_as_dict
 
 if TYPE_CHECKING:
     from asyncrl.config.schema import EnvConfig
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
 
 class EnvFactoryError(Exception):
     """``env.factory`` does not name an importable function, or the env it names cannot be built."""
-
-
-@dataclass(frozen=True)
-class EnvSpaces:
-    obs: gym.spaces.Dict  # one agent's
-    action: gym.Space
-    num_agents: int = 1
 
 
 def load_env_factory(env_cfg: EnvConfig) -> Callable[[int], gym.Env]:

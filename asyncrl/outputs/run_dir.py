@@ -8,7 +8,7 @@ from pathlib import Path
 
 from asyncrl.config.loader import config_to_yaml
 from asyncrl.config.schema import Config
-from asyncrl.run.checkpoint import atomic_write_bytes
+from asyncrl.outputs.checkpoint import atomic_write_bytes
 
 
 class RunDirError(Exception):

@@ -1,0 +1,1 @@
+"""The training run: the loop around a runtime, its state (the checkpoint format), summary and best checkpoint."""
