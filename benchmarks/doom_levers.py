@@ -58,6 +58,10 @@ def worktree(rev: str):
         path = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True,
                        capture_output=True)
+        # The installed asyncrl_envs is this checkout's envs/; the revision's own is its folder, found first
+        # from the worktree (the run's working directory) under its installed name.
+        if not (path / "asyncrl_envs").exists() and (path / "envs").is_dir():
+            (path / "asyncrl_envs").symlink_to("envs")
         try:
             yield path
         finally:
