@@ -1,9 +1,11 @@
 """Gymnasium learning suite: each env with no overrides, at a published budget, beside a published score.
 
     python benchmarks/gym_suite.py [--envs ID ...] [--seeds 0 1 2] [--keep DIR] [--curves DIR] [--record]
+                                   [-- OVERRIDES ...]
 
 One run after the other (never two at once): `python -m asyncrl.train env=<id> train.env_steps=<budget>
-seed=<s>`, nothing else, so each env gets the defaults of its family (conf/family/). Our score is the mean return
+seed=<s>`, nothing else, so each env gets the defaults of its family (conf/family/); overrides after `--` are
+for the A/B runs that choose those defaults, and the table then names them. Our score is the mean return
 of the last 100 training episodes at the end of the budget (not the best moment: a run that solves and then
 collapses scores its collapse). An env counts as reached when our mean over seeds is at least the reference's
 mean less its reported spread (the reference's own seed-to-seed or episode-to-episode std).
@@ -55,6 +57,9 @@ SUITE = (
     Entry("CartPole-v1", 500_000, 490.04, 6.12, CLEANRL),
     Entry("Acrobot-v1", 500_000, -86.36, 1.32, CLEANRL),
     Entry("Pendulum-v1", 1_000_000, -172.23, 104.16, f"{ZOO}, 100k steps"),
+    # Box2D (pip install 'asyncrl[box2d]'): our v3 against the zoo's v2 (v3 fixed the lander's determinism).
+    Entry("LunarLander-v3", 1_000_000, 242.119, 31.823, f"{ZOO}, 1M steps (v2)"),
+    Entry("LunarLanderContinuous-v3", 1_000_000, 270.863, 32.072, f"{ZOO}, 1M steps (v2)"),
     # MuJoCo (pip install 'asyncrl[mujoco]'): our v5 against cleanRL's v4 (the same models; v5 fixes bugs).
     Entry("InvertedPendulum-v5", 1_000_000, 963.09, 22.20, CLEANRL_MUJOCO),
     Entry("HalfCheetah-v5", 1_000_000, 1442.64, 46.03, CLEANRL_MUJOCO),
@@ -66,10 +71,10 @@ SUITE = (
 )
 
 
-def run(entry: Entry, seed: int, run_dir: Path, timeout_s: float) -> dict:
+def run(entry: Entry, seed: int, run_dir: Path, timeout_s: float, overrides: list[str]) -> dict:
     """One training run in a session of its own (nothing it starts outlives it); Ctrl-C past ``timeout_s``."""
     cmd = [sys.executable, "-m", "asyncrl.train", f"env={entry.env}", f"train.env_steps={entry.budget}",
-           f"seed={seed}", f"run_dir={run_dir}", "restart_behavior=overwrite", "logging.wandb=disabled"]
+           f"seed={seed}", f"run_dir={run_dir}", "restart_behavior=overwrite", "logging.wandb=disabled", *overrides]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", start_new_session=True)
@@ -105,6 +110,7 @@ def main() -> None:
     parser.add_argument("--curves", type=Path, default=None, help="write one PNG per env here")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per run, seconds")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every run (A/B runs of a default)")
     args = parser.parse_args()
     entries = [e for e in SUITE if e.env in args.envs]
     unknown = sorted(set(args.envs) - {e.env for e in SUITE})
@@ -118,7 +124,7 @@ def main() -> None:
             runs = []
             for seed in args.seeds:
                 run_dir = root / entry.env / f"seed{seed}"
-                runs.append(run(entry, seed, run_dir, args.timeout))
+                runs.append(run(entry, seed, run_dir, args.timeout, args.overrides))
                 print(entry.env, seed, runs[-1], flush=True)
             if args.curves:
                 png = args.curves / f"{entry.env.replace('/', '_')}.png"
@@ -142,8 +148,9 @@ def main() -> None:
         table.append(f"| {entry.env} | {runs[0]['family']} | {entry.budget:,} | {entry.reference:g} +- "
                      f"{entry.spread:g} | {entry.source} | {mean:.1f} ({min(scores):.1f}..{max(scores):.1f}) | "
                      f"{'yes' if ok else 'no'} | {fps:,.0f} | {wall:.0f} |")
+    given = f"the overrides `{' '.join(args.overrides)}`" if args.overrides else "no overrides"
     table += ["", f"Reached: {reached} of {len(rows)} envs, seeds {', '.join(map(str, args.seeds))}; each run "
-              "with no overrides but the budget and the seed."]
+              f"with {given} but the budget and the seed."]
     print("\n".join(table))
     if args.record:
         append("Gymnasium learning suite, the defaults of each env family", "\n".join(table))

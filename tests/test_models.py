@@ -268,6 +268,33 @@ def test_act_and_evaluate_agree(core):
     assert model.action_head.linear.weight.grad is not None
 
 
+def test_separate_bodies_train_the_critic_without_touching_the_actor():
+    """model.share_weights=false: the value loss reaches only the critic's encoder, the policy loss only the
+    actor's, and acting and evaluating still agree."""
+    torch.manual_seed(0)
+    obs_space = spaces.Dict({"vec": VECTOR})
+    model = ActorCritic(obs_space, spaces.Box(-1, 1, (2,), np.float32),
+                        ModelConfig(mlp_layers=[16], share_weights=False))
+    obs = {"vec": torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (4, 3, 5)).astype(np.float32))}
+    a, logp, v, _ = model.act({"vec": obs["vec"][0]}, None)
+    out = model.evaluate(obs, None, torch.zeros(4, 3, dtype=torch.bool), a.expand(3, 3, 2))
+    torch.testing.assert_close(model.returns_normalizer.denormalize(out["values"][0]), v)
+    out["values"].sum().backward()
+    actor_grads = [p.grad for p in model.encoder.parameters()]
+    assert all(g is None for g in actor_grads) and all(p.grad is not None for p in model.critic_encoder.parameters())
+    model.zero_grad()
+    out["logp"].sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.critic_encoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+
+
+def test_separate_bodies_need_no_core():
+    from asyncrl.config.schema import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="model.share_weights"):
+        ModelConfig(core="gru", share_weights=False)
+
+
 def test_initial_state_and_deterministic_act():
     model, obs_space = _model("none", spaces.Discrete(4))
     assert model.initial_state(3) is None and model.state_size == 0

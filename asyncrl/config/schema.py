@@ -58,6 +58,9 @@ class ModelConfig:
     normalize_obs: bool = True  # running mean/std per element, clipped to +-obs_clip
     obs_clip: float = 5.0
     normalize_returns: bool = True  # the value head predicts normalized returns
+    # false: the value head gets an encoder of its own (PPO's separate actor and critic MLPs, as cleanRL's
+    # continuous-control PPO has them); needs core=none. true: one body for both heads (Sample Factory's).
+    share_weights: bool = True
 
     def __post_init__(self) -> None:
         _choice("model.encoder", self.encoder, ("auto", "mlp", "convnet_simple"))
@@ -68,6 +71,8 @@ class ModelConfig:
         _check(self.core_size > 0, "model.core_size", self.core_size, "expected an integer > 0")
         _check(self.conv_fc_size > 0, "model.conv_fc_size", self.conv_fc_size, "expected an integer > 0")
         _check(self.obs_clip > 0, "model.obs_clip", self.obs_clip, "expected a number > 0")
+        _check(self.share_weights or self.core == "none", "model.share_weights", self.share_weights,
+               f"expected true with model.core={self.core} (separate actor and critic bodies need model.core=none)")
 
 
 @dataclass

@@ -39,6 +39,8 @@ class PolicyRunner:
             # autocast on every forward: for a batch of 8 frames the cast costs more than it saves.
             model.encoder.to(self.body_dtype)
             model.core.to(self.body_dtype)
+            if model.critic_encoder is not None:
+                model.critic_encoder.to(self.body_dtype)
         self.models[policy_id] = model
         self.versions[policy_id] = -1
 

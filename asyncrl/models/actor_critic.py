@@ -1,4 +1,7 @@
-"""The actor-critic: obs preprocessing → encoder → core → policy head and value head (shared weights).
+"""The actor-critic: obs preprocessing → encoder → core → policy head and value head.
+
+The heads share the body (Sample Factory's default), or, with ``model.share_weights=false``, the value head has
+an encoder of its own (PPO's separate actor and critic networks; no core then).
 
 The value head predicts *normalized* returns; ``returns_normalizer`` maps them back to reward units
 (identity when ``normalize_returns`` is off). ``act`` returns values in reward units, ``evaluate`` the
@@ -36,7 +39,10 @@ class ActorCritic(nn.Module):
         self.encoder = build_encoder(obs_space, cfg)
         self.core = Core(cfg.core, self.encoder.out_size, cfg.core_size)
         self.action_head = ActionHead(self.action_spec, self.core.out_size)
-        self.critic = nn.Linear(self.core.out_size, 1)
+        # The value head's own body, or None where it reads the actor's features.
+        self.critic_encoder = None if cfg.share_weights else build_encoder(obs_space, cfg)
+        critic_in = self.core.out_size if self.critic_encoder is None else self.critic_encoder.out_size
+        self.critic = nn.Linear(critic_in, 1)
         self.returns_normalizer = RunningMeanStd((1,), clip=RETURNS_CLIP, enabled=cfg.normalize_returns)
         # Where set (bfloat16), the encoder and core run under autocast; the heads always run in float32,
         # since log-probabilities in bfloat16 (3 significant digits) would blur the PPO ratio.
@@ -59,25 +65,32 @@ class ActorCritic(nn.Module):
         """Zeros ``[n, S]``, or None without a core (the data contract's ``rnn_state=None``)."""
         return self.core.initial_state(n, device)
 
-    def _encode(self, obs: dict[str, torch.Tensor], lead: int, preprocessed: bool = False) -> torch.Tensor:
-        """Observations with ``lead`` leading dims -> features ``[*lead_shape, H]``, encoded as one batch.
-        ``preprocessed``: ``obs`` is already ``preprocess_for_training``'s output."""
+    def _encode(self, obs: dict[str, torch.Tensor], lead: int,
+                preprocessed: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Observations with ``lead`` leading dims -> the actor's features ``[*lead_shape, H]`` and the critic's
+        own (None where it shares the actor's), encoded as one batch. ``preprocessed``: ``obs`` is already
+        ``preprocess_for_training``'s output."""
         lead_shape = next(iter(obs.values())).shape[:lead]
         flat = {k: obs[k].reshape(-1, *space.shape) for k, space in self.obs_space.spaces.items()}
-        x = self.encoder(flat if preprocessed else self.obs_preprocessor(flat))
-        return x.reshape(*lead_shape, x.shape[-1])
+        x_in = flat if preprocessed else self.obs_preprocessor(flat)
+        x = self.encoder(x_in).reshape(*lead_shape, -1)
+        v = None if self.critic_encoder is None else self.critic_encoder(x_in).reshape(*lead_shape, -1)
+        return x, v
 
     def _body(self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, resets: torch.Tensor | None = None,
-              preprocessed: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encoder and core: one step (``resets`` None, obs ``[N, ...]``) or an unroll (obs ``[T+1, B, ...]``);
-        float32 features out whatever ``body_dtype`` is."""
+              preprocessed: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Encoders and core: one step (``resets`` None, obs ``[N, ...]``) or an unroll (obs ``[T+1, B, ...]``).
+        Returns the policy head's features, the value head's, and the core's state, float32 whatever
+        ``body_dtype`` is."""
         device = next(iter(obs.values())).device
         with torch.autocast(device.type, dtype=self.body_dtype or torch.bfloat16, enabled=self.body_dtype is not None):
+            x, v = self._encode(obs, 1 if resets is None else 2, preprocessed)
             if resets is None:
-                y, state = self.core.step(self._encode(obs, 1, preprocessed), state)
+                y, state = self.core.step(x, state)
             else:
-                y, state = self.core.unroll(self._encode(obs, 2, preprocessed), state, resets)
-        return y.float(), None if state is None else state.float()
+                y, state = self.core.unroll(x, state, resets)
+        y = y.float()
+        return y, y if v is None else v.float(), None if state is None else state.float()
 
     @torch.no_grad()
     def act(
@@ -85,10 +98,10 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One step for ``N`` observations -> ``(actions [N, A], logp [N], values [N] in reward units,
         new_state [N, S] or None)``. ``state`` None means zeros (or no core)."""
-        y, new_state = self._body(obs, state)
+        y, v, new_state = self._body(obs, state)
         dist = self.action_head(y)
         actions = dist.mode() if deterministic else dist.sample()
-        values = self.returns_normalizer.denormalize(self.critic(y).squeeze(-1))
+        values = self.returns_normalizer.denormalize(self.critic(v).squeeze(-1))
         return actions, dist.log_prob(actions), values, new_state
 
     def evaluate(
@@ -105,12 +118,12 @@ class ActorCritic(nn.Module):
         ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
         ``values [T+1, B]`` (normalized: the raw head output).
         """
-        y, _ = self._body(obs, state0, resets, preprocessed)
+        y, v, _ = self._body(obs, state0, resets, preprocessed)
         dist: ActionDistribution = self.action_head(y[:-1])
         return {
             "logp": dist.log_prob(actions),
             "entropy": dist.entropy(),
-            "values": self.critic(y).squeeze(-1),
+            "values": self.critic(v).squeeze(-1),
         }
 
     def update_obs_normalizer(self, obs: dict[str, torch.Tensor]) -> None:
