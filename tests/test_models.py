@@ -288,6 +288,22 @@ def test_separate_bodies_train_the_critic_without_touching_the_actor():
     assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
 
 
+def test_init_gains_scale_the_hidden_layers_and_the_policy_head():
+    """PPO's init (sqrt(2) hidden, 0.01 on the policy's last layer): the first action means start near 0."""
+    obs_space = spaces.Dict({"vec": VECTOR})
+    action = spaces.Box(-1, 1, (2,), np.float32)
+    torch.manual_seed(0)
+    default = ActorCritic(obs_space, action, ModelConfig(mlp_layers=[16]))
+    torch.manual_seed(0)
+    ppo = ActorCritic(obs_space, action, ModelConfig(mlp_layers=[16], init_gain=2 ** 0.5, policy_head_gain=0.01))
+    # Orthogonal rows (or columns) have norm = gain: the singular values are all the gain.
+    for model, hidden, head in ((default, 1.0, 1.0), (ppo, 2 ** 0.5, 0.01)):
+        first = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear))
+        assert torch.linalg.svdvals(first.weight).max().item() == pytest.approx(hidden, rel=1e-4)
+        assert torch.linalg.svdvals(model.action_head.linear.weight).max().item() == pytest.approx(head, rel=1e-4)
+        assert torch.linalg.svdvals(model.critic.weight).max().item() == pytest.approx(1.0, rel=1e-4)
+
+
 def test_separate_bodies_need_no_core():
     from asyncrl.config.schema import ConfigValueError
 

@@ -61,6 +61,11 @@ class ModelConfig:
     # false: the value head gets an encoder of its own (PPO's separate actor and critic MLPs, as cleanRL's
     # continuous-control PPO has them); needs core=none. true: one body for both heads (Sample Factory's).
     share_weights: bool = True
+    # Orthogonal init (Sample Factory's "orthogonal", zero biases): the gain of the hidden layers, and of the
+    # policy head's last layer. PPO's continuous-control recipe uses sqrt(2) and 0.01 (actions start near the
+    # mean of the distribution, so early exploration is the learned std's alone); Sample Factory 1.0 and 1.0.
+    init_gain: float = 1.0
+    policy_head_gain: float = 1.0
 
     def __post_init__(self) -> None:
         _choice("model.encoder", self.encoder, ("auto", "mlp", "convnet_simple"))
@@ -71,6 +76,8 @@ class ModelConfig:
         _check(self.core_size > 0, "model.core_size", self.core_size, "expected an integer > 0")
         _check(self.conv_fc_size > 0, "model.conv_fc_size", self.conv_fc_size, "expected an integer > 0")
         _check(self.obs_clip > 0, "model.obs_clip", self.obs_clip, "expected a number > 0")
+        _check(self.init_gain > 0, "model.init_gain", self.init_gain, "expected a number > 0")
+        _check(self.policy_head_gain > 0, "model.policy_head_gain", self.policy_head_gain, "expected a number > 0")
         _check(self.share_weights or self.core == "none", "model.share_weights", self.share_weights,
                f"expected true with model.core={self.core} (separate actor and critic bodies need model.core=none)")
 

@@ -47,15 +47,20 @@ class ActorCritic(nn.Module):
         # Where set (bfloat16), the encoder and core run under autocast; the heads always run in float32,
         # since log-probabilities in bfloat16 (3 significant digits) would blur the PPO ratio.
         self.body_dtype: torch.dtype | None = None
-        self._init_weights()
+        self._init_weights(cfg.init_gain, cfg.policy_head_gain)
 
-    def _init_weights(self) -> None:
-        # Sample Factory's "orthogonal" init: gain 1.0, zero biases, on Linear and Conv2d only; the
-        # GRU/LSTM keep torch's init.
+    def _init_weights(self, gain: float, policy_head_gain: float) -> None:
+        # Orthogonal init with zero biases on Linear and Conv2d only (Sample Factory's, gain 1.0 there); the
+        # GRU/LSTM keep torch's init; the value head's last layer gain 1.0.
         for m in self.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
-                nn.init.orthogonal_(m.weight, gain=1.0)
+                nn.init.orthogonal_(m.weight, gain=gain)
                 nn.init.zeros_(m.bias)
+        # Drawn again only where the gain differs, so that the defaults draw the same weights as always.
+        if policy_head_gain != gain:
+            nn.init.orthogonal_(self.action_head.linear.weight, gain=policy_head_gain)
+        if gain != 1.0:
+            nn.init.orthogonal_(self.critic.weight, gain=1.0)
 
     @property
     def state_size(self) -> int:
