@@ -73,6 +73,8 @@ def test_torchscript_policy_matches_the_model_without_asyncrl(case, tmp_path):
     assert "standalone ok" in result.stdout
 
 
+# torch 2.13 calls TorchScript deprecated in favour of torch.export; the README's loading code is what users run.
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_policy_carries_its_metadata(tmp_path):
     make_run(tmp_path / "run", CASES["gru"])
     assert main([f"run={tmp_path / 'run' / 'checkpoints' / 'ckpt_00000000000123_000001.pt'}",

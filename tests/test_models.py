@@ -304,11 +304,31 @@ def test_init_gains_scale_the_hidden_layers_and_the_policy_head():
         assert torch.linalg.svdvals(model.critic.weight).max().item() == pytest.approx(1.0, rel=1e-4)
 
 
-def test_separate_bodies_need_no_core():
-    from asyncrl.config.schema import ConfigValueError
-
-    with pytest.raises(ConfigValueError, match="model.share_weights"):
-        ModelConfig(core="gru", share_weights=False)
+@pytest.mark.parametrize("core", ["gru", "lstm"])
+def test_separate_recurrent_bodies_carry_both_states_and_keep_their_gradients_apart(core):
+    """share_weights=false with a core: the critic has a core of its own, its state rides after the actor's,
+    stepping one at a time gives what the unroll gives, and the value loss never reaches the actor's core."""
+    torch.manual_seed(0)
+    obs_space = spaces.Dict({"vec": VECTOR})
+    model = ActorCritic(obs_space, spaces.Discrete(3), ModelConfig(mlp_layers=[16], core=core, core_size=8,
+                                                                    share_weights=False))
+    assert model.state_size == 2 * model.core.state_size
+    obs = {"vec": torch.as_tensor(np.random.default_rng(2).uniform(-1, 1, (5, 2, 5)).astype(np.float32))}
+    resets = torch.zeros(5, 2, dtype=torch.bool)
+    resets[2, 1] = True
+    state, values, actions = model.initial_state(2), [], []
+    for t in range(5):
+        if resets[t].any():
+            state = torch.where(resets[t].unsqueeze(-1), torch.zeros_like(state), state)
+        a, _, v, state = model.act({"vec": obs["vec"][t]}, state)
+        values.append(v)
+        actions.append(a)
+    out = model.evaluate(obs, model.initial_state(2), resets, torch.stack(actions[:-1]))
+    torch.testing.assert_close(model.returns_normalizer.denormalize(out["values"]), torch.stack(values),
+                               rtol=1e-5, atol=1e-5)
+    out["values"].sum().backward()
+    assert all(p.grad is None for p in model.core.parameters())
+    assert all(p.grad is not None for p in model.critic_core.parameters())
 
 
 def test_initial_state_and_deterministic_act():

@@ -58,8 +58,8 @@ class ModelConfig:
     normalize_obs: bool = True  # running mean/std per element, clipped to +-obs_clip
     obs_clip: float = 5.0
     normalize_returns: bool = True  # the value head predicts normalized returns
-    # false: the value head gets an encoder of its own (PPO's separate actor and critic MLPs, as cleanRL's
-    # continuous-control PPO has them); needs core=none. true: one body for both heads (Sample Factory's).
+    # false: the value head gets an encoder (and core) of its own (PPO's separate actor and critic MLPs, as
+    # cleanRL's continuous-control PPO has them). true: one body for both heads (Sample Factory's default).
     share_weights: bool = True
     # Orthogonal init (Sample Factory's "orthogonal", zero biases): the gain of the hidden layers, and of the
     # policy head's last layer. PPO's continuous-control recipe uses sqrt(2) and 0.01 (actions start near the
@@ -78,8 +78,6 @@ class ModelConfig:
         _check(self.obs_clip > 0, "model.obs_clip", self.obs_clip, "expected a number > 0")
         _check(self.init_gain > 0, "model.init_gain", self.init_gain, "expected a number > 0")
         _check(self.policy_head_gain > 0, "model.policy_head_gain", self.policy_head_gain, "expected a number > 0")
-        _check(self.share_weights or self.core == "none", "model.share_weights", self.share_weights,
-               f"expected true with model.core={self.core} (separate actor and critic bodies need model.core=none)")
 
 
 @dataclass

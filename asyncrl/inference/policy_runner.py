@@ -37,10 +37,8 @@ class PolicyRunner:
         if self.body_dtype is not None:
             # Weights kept in bfloat16 (cast once per version by load_state_dict) rather than cast by
             # autocast on every forward: for a batch of 8 frames the cast costs more than it saves.
-            model.encoder.to(self.body_dtype)
-            model.core.to(self.body_dtype)
-            if model.critic_encoder is not None:
-                model.critic_encoder.to(self.body_dtype)
+            for module in model.body_modules():
+                module.to(self.body_dtype)
         self.models[policy_id] = model
         self.versions[policy_id] = -1
 

@@ -1,7 +1,9 @@
 """The actor-critic: obs preprocessing → encoder → core → policy head and value head.
 
 The heads share the body (Sample Factory's default), or, with ``model.share_weights=false``, the value head has
-an encoder of its own (PPO's separate actor and critic networks; no core then).
+a body of its own: an encoder and, with a recurrent core, a core of its own (PPO's separate actor and critic
+networks; Sample Factory's ``actor_critic_share_weights=False``). The recurrent state is then the actor's
+core state followed by the critic's, one ``[N, S]`` tensor as always.
 
 The value head predicts *normalized* returns; ``returns_normalizer`` maps them back to reward units
 (identity when ``normalize_returns`` is off). ``act`` returns values in reward units, ``evaluate`` the
@@ -41,7 +43,8 @@ class ActorCritic(nn.Module):
         self.action_head = ActionHead(self.action_spec, self.core.out_size)
         # The value head's own body, or None where it reads the actor's features.
         self.critic_encoder = None if cfg.share_weights else build_encoder(obs_space, cfg)
-        critic_in = self.core.out_size if self.critic_encoder is None else self.critic_encoder.out_size
+        self.critic_core = None if cfg.share_weights else Core(cfg.core, self.critic_encoder.out_size, cfg.core_size)
+        critic_in = (self.core if self.critic_core is None else self.critic_core).out_size
         self.critic = nn.Linear(critic_in, 1)
         self.returns_normalizer = RunningMeanStd((1,), clip=RETURNS_CLIP, enabled=cfg.normalize_returns)
         # Where set (bfloat16), the encoder and core run under autocast; the heads always run in float32,
@@ -64,11 +67,19 @@ class ActorCritic(nn.Module):
 
     @property
     def state_size(self) -> int:
-        return self.core.state_size
+        return self.core.state_size + (0 if self.critic_core is None else self.critic_core.state_size)
 
     def initial_state(self, n: int, device: torch.device | str | None = None) -> torch.Tensor | None:
         """Zeros ``[n, S]``, or None without a core (the data contract's ``rnn_state=None``)."""
-        return self.core.initial_state(n, device)
+        return None if self.state_size == 0 else torch.zeros(n, self.state_size, device=device)
+
+    def body_modules(self) -> list[nn.Module]:
+        """What runs in ``body_dtype``: the encoders and cores (the heads stay float32)."""
+        return [m for m in (self.encoder, self.core, self.critic_encoder, self.critic_core) if m is not None]
+
+    def _run_core(self, core: Core, x: torch.Tensor, state: torch.Tensor | None,
+                  resets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return core.step(x, state) if resets is None else core.unroll(x, state, resets)
 
     def _encode(self, obs: dict[str, torch.Tensor], lead: int,
                 preprocessed: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -90,10 +101,16 @@ class ActorCritic(nn.Module):
         device = next(iter(obs.values())).device
         with torch.autocast(device.type, dtype=self.body_dtype or torch.bfloat16, enabled=self.body_dtype is not None):
             x, v = self._encode(obs, 1 if resets is None else 2, preprocessed)
-            if resets is None:
-                y, state = self.core.step(x, state)
+            if self.critic_core is None or self.state_size == 0:
+                y, state = self._run_core(self.core, x, state, resets)
+                if v is not None:
+                    v, _ = self._run_core(self.critic_core, v, None, resets)  # no core: the identity
             else:
-                y, state = self.core.unroll(x, state, resets)
+                actor_state, critic_state = (None, None) if state is None else state.split(
+                    [self.core.state_size, self.critic_core.state_size], dim=-1)
+                y, actor_state = self._run_core(self.core, x, actor_state, resets)
+                v, critic_state = self._run_core(self.critic_core, v, critic_state, resets)
+                state = torch.cat([actor_state, critic_state], dim=-1)
         y = y.float()
         return y, y if v is None else v.float(), None if state is None else state.float()
 

@@ -16,7 +16,7 @@ def policy_ids(cfg: Config) -> tuple[int, ...]:
 
 
 def state_size(cfg: Config, spaces: EnvSpaces) -> int:
-    return ActorCritic(spaces.obs, spaces.action, cfg.model).core.state_size
+    return ActorCritic(spaces.obs, spaces.action, cfg.model).state_size
 
 
 def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: int) -> Sampler:
