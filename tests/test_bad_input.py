@@ -176,6 +176,8 @@ START_CASES = {
     "ray-address-malformed": (["runtime=ray", "runtime.address=not-an-address"], [
         "runtime.address='not-an-address'", "cannot be joined", "host:port"]),
     "ray-num-cpus-negative": (["runtime=ray", "runtime.num_cpus=-1"], ["runtime.num_cpus=-1", "integer >= 1"]),
+    "symmetric-kl-on-continuous-actions": (["env=Pendulum-v1", "algo.exploration_loss=symmetric_kl"], [
+        "algo.exploration_loss=symmetric_kl", "needs discrete actions", "algo.exploration_loss=entropy"]),
     # On a CPU without native bfloat16 (or told so), an explicit bf16 is refused rather than emulated.
     "bf16-emulated": (_no_native_bf16, ["runtime.precision=bf16", "no native bfloat16", "runtime.precision=auto"]),
     # probe_spaces (asyncrl/sampling/env_factory.py) lets an exception from the factory itself through, so a

@@ -118,6 +118,28 @@ def test_a_batch_of_several_batch_sizes_takes_as_many_optimizer_steps():
     assert steps == {3} and learner.version == 1
 
 
+def test_without_bootstrapping_a_time_out_is_terminal_and_its_final_value_unused():
+    """algo.bootstrap_truncated=false (Sample Factory's value_bootstrap=False): two batches that differ only in
+    the value of the cut episode's last observation train the same weights; with bootstrapping they do not."""
+    import dataclasses
+
+    import torch
+
+    def weights_after(bootstrap: bool, final_value: float):
+        chunk = _toy_chunk()
+        truncated, final_values = chunk.truncated.copy(), chunk.final_values.copy()  # (arrays it shares)
+        truncated[1, 2], final_values[1, 2] = True, final_value
+        learner = _toy_learner(bootstrap_truncated=bootstrap, advantage="gae")
+        learner.train([dataclasses.replace(chunk, truncated=truncated, final_values=final_values)])
+        return [p.detach().clone() for p in learner.model.parameters()]
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    assert same(weights_after(False, 0.0), weights_after(False, 50.0))
+    assert not same(weights_after(True, 0.0), weights_after(True, 50.0))
+
+
 def test_a_linear_lr_schedule_reaches_zero_at_the_budget_and_a_constant_one_stays():
     linear = _toy_learner(lr=1e-3, lr_schedule="linear", budget_steps=48)
     lrs = [linear.train([_toy_chunk()])["stats/lr"] for _ in range(3)]  # 24 transitions a call

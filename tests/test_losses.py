@@ -197,3 +197,18 @@ def test_normalize_advantages_constant_input_is_finite():
     adv = torch.full((3, 2), 2.5)
     out = normalize_advantages(adv, mask=torch.ones(3, 2, dtype=torch.bool))
     assert torch.all(out == 0)
+
+
+def test_symmetric_kl_replaces_the_entropy_bonus_as_a_clamped_penalty():
+    """Sample Factory's symmetric_kl exploration: + coeff * min(mean symmetric KL, 30), and no entropy bonus."""
+    b = _batch(requires_grad=False)
+    coeffs = LossCoefficients(clip_ratio=0.1, clip_value=0.0, value_coeff=0.0, entropy_coeff=0.5, kl_coeff=0.0)
+    policy_only, _ = appo_loss(**b, coeffs=POLICY_ONLY)
+    kl = torch.full_like(b["logp"], 0.2)
+    loss, metrics = appo_loss(**b, coeffs=coeffs, symmetric_kl=kl)
+    assert loss.item() == pytest.approx(policy_only.item() + 0.5 * 0.2)
+    assert metrics["losses/symmetric_kl"].item() == pytest.approx(0.2)
+    huge, _ = appo_loss(**b, coeffs=coeffs, symmetric_kl=torch.full_like(kl, 1e4))
+    assert huge.item() == pytest.approx(policy_only.item() + 0.5 * 30.0)
+    with_entropy, _ = appo_loss(**b, coeffs=coeffs)  # the default: the entropy bonus
+    assert with_entropy.item() == pytest.approx(policy_only.item() - 0.5 * b["entropy"].mean().item())

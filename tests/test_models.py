@@ -440,3 +440,18 @@ def test_a_policy_runner_refuses_to_act_before_its_weights_arrive():
     runner.set_weights(Weights(0, 0, numpy_state_dict(model)))
     assert runner.missing() == [1]
     assert runner.infer(0, obs, np.zeros((2, 16), np.float32)).version == 0
+
+
+def test_symmetric_kl_to_uniform_is_zero_at_uniform_and_matches_the_formula():
+    spec = ActionSpec.from_space(spaces.Tuple((spaces.Discrete(3), spaces.MultiDiscrete([4, 4]))))
+    assert spec.distribution(torch.zeros(2, spec.num_params)).symmetric_kl_to_uniform().abs().max() < 1e-6
+    params = torch.randn(5, spec.num_params, generator=torch.Generator().manual_seed(0))
+    expected = torch.zeros(5)
+    for lo, n in ((0, 3), (3, 4), (7, 4)):  # each categorical: 0.5 * (KL(p||u) + KL(u||p))
+        p = params[:, lo:lo + n].softmax(-1)
+        u = torch.full_like(p, 1.0 / n)
+        expected += 0.5 * ((p * (p / u).log()).sum(-1) + (u * (u / p).log()).sum(-1))
+    torch.testing.assert_close(spec.distribution(params).symmetric_kl_to_uniform(), expected)
+    gaussian = ActionSpec.from_space(spaces.Box(-1, 1, (2,), np.float32))
+    with pytest.raises(ValueError, match="symmetric_kl needs discrete actions"):
+        gaussian.distribution(torch.zeros(1, gaussian.num_params), torch.zeros(2)).symmetric_kl_to_uniform()

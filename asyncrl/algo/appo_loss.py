@@ -17,7 +17,7 @@ class LossCoefficients:
     clip_ratio: float  # ratio clipped to [1/(1+c), 1+c]
     clip_value: float  # value clip around the behaviour value; 0 turns it off
     value_coeff: float  # weight of the value loss in the total
-    entropy_coeff: float  # weight of the entropy bonus (subtracted from the total)
+    entropy_coeff: float  # weight of the exploration term: the entropy bonus, or the symmetric-KL penalty
     kl_coeff: float  # weight of the KL(behaviour || current) penalty
 
 
@@ -47,11 +47,14 @@ def appo_loss(
     advantages: Tensor,
     mask: Tensor,
     coeffs: LossCoefficients,
+    symmetric_kl: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Total loss and detached scalar metrics.
 
     ``total = policy + value_coeff * value - entropy_coeff * entropy + kl_coeff * kl`` where
-    ``losses/entropy`` and ``losses/kl`` report the unweighted mean entropy and KL estimate.
+    ``losses/entropy`` and ``losses/kl`` report the unweighted mean entropy and KL estimate. Given
+    ``symmetric_kl`` (per sample, to the uniform policy), the exploration term is Sample Factory's
+    ``symmetric_kl`` instead of the entropy bonus: ``+ entropy_coeff * min(mean symmetric_kl, 30)``.
     ``value_targets`` and ``advantages`` are treated as constants.
     """
     assert logp.dim() == 2, f"logp must be time-major [T, B], got shape {tuple(logp.shape)}"
@@ -63,6 +66,7 @@ def appo_loss(
         ("value_targets", value_targets),
         ("advantages", advantages),
         ("mask", mask),
+        *((("symmetric_kl", symmetric_kl),) if symmetric_kl is not None else ()),
     ):
         assert x.shape == logp.shape, (
             f"{name} must have the shape of logp {tuple(logp.shape)}, got {tuple(x.shape)}"
@@ -91,7 +95,9 @@ def appo_loss(
     # k3 estimator of KL(behaviour || current) from behaviour samples: unbiased and never negative.
     kl = _masked_mean((ratio - 1.0) - log_ratio, mask)
 
-    total = policy_loss + coeffs.value_coeff * value_loss - coeffs.entropy_coeff * entropy_mean
+    # Sample Factory clamps the mean symmetric KL at 30: a near-deterministic policy must not blow the loss up.
+    exploration = -entropy_mean if symmetric_kl is None else _masked_mean(symmetric_kl, mask).clamp(max=30.0)
+    total = policy_loss + coeffs.value_coeff * value_loss + coeffs.entropy_coeff * exploration
     if coeffs.kl_coeff > 0:
         total = total + coeffs.kl_coeff * kl
 
@@ -106,4 +112,6 @@ def appo_loss(
             "stats/clip_fraction": clip_fraction,
             "stats/ratio_mean": _masked_mean(ratio, mask).detach(),
         }
+        if symmetric_kl is not None:
+            metrics["losses/symmetric_kl"] = exploration.detach()
     return total, metrics

@@ -82,7 +82,15 @@ class ModelConfig:
 
 @dataclass
 class AlgoConfig:
-    """APPO with V-trace (or GAE). Defaults are Sample Factory's where it has one."""
+    """APPO with V-trace (or GAE).
+
+    Defaults are Sample Factory's generic ones (its cfg.py) except four, each an option here: advantages
+    (V-trace here, GAE(0.95) there: ``advantage=gae``), time limits (bootstrapped here, terminal there:
+    ``bootstrap_truncated=false``), the value loss (half the squared error here, the squared error there:
+    ``value_loss_coeff=1.0`` is its 0.5) and ``max_policy_lag`` (100 here, 1000 there). Its Doom overrides are
+    the value clip 0.2 (``conf/env/doom_*.yaml``) and ``exploration_loss=symmetric_kl`` with 0.001, which the
+    Doom configs do not take yet (their A/B is issue #24's).
+    """
 
     gamma: float = 0.99
     lr: float = 1e-4
@@ -103,7 +111,10 @@ class AlgoConfig:
     ppo_clip_ratio: float = 0.1  # ratio clipped to [1/(1+c), 1+c], as Sample Factory does
     ppo_clip_value: float = 1.0  # value clip around the behaviour value; 0 turns it off
     value_loss_coeff: float = 0.5
-    entropy_coeff: float = 0.003
+    # entropy: a bonus on the policy's entropy; symmetric_kl: a penalty on its symmetric KL to the uniform policy,
+    # summed over the action components (Sample Factory's exploration_loss for Doom; discrete actions only).
+    exploration_loss: str = "entropy"
+    entropy_coeff: float = 0.003  # the exploration term's weight (Sample Factory's exploration_loss_coeff)
     kl_coeff: float = 0.0  # penalty on the sample estimate of KL(behaviour || current)
     max_grad_norm: float = 4.0  # 0 turns clipping off
     # constant | linear: linear takes lr down to 0 over the policy's share of train.env_steps (cleanRL's and
@@ -112,6 +123,10 @@ class AlgoConfig:
     reward_scale: float = 1.0
     reward_clip: float = 1000.0
     max_policy_lag: int = 100  # samples whose lag (learner version - behaviour version) exceeds this are dropped
+    # true: an episode cut by a time limit bootstraps from the value of its last observation; false: the cut is
+    # treated as terminal, as Sample Factory does (value_bootstrap=False): the objective is then the return
+    # within the time limit, which is what a score over a fixed horizon (defend_the_center) measures.
+    bootstrap_truncated: bool = True
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.gamma <= 1.0, "algo.gamma", self.gamma, "expected a number in [0, 1]")
@@ -123,6 +138,7 @@ class AlgoConfig:
         _check(self.num_minibatches >= 1, "algo.num_minibatches", self.num_minibatches,
                "expected an integer >= 1")
         _choice("algo.advantage", self.advantage, ("vtrace", "gae"))
+        _choice("algo.exploration_loss", self.exploration_loss, ("entropy", "symmetric_kl"))
         _choice("algo.lr_schedule", self.lr_schedule, ("constant", "linear"))
         for name in ("vtrace_rho", "vtrace_c", "vtrace_pg_rho", "ppo_clip_ratio", "reward_scale", "reward_clip"):
             _check(getattr(self, name) > 0, f"algo.{name}", getattr(self, name), "expected a number > 0")

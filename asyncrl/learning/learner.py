@@ -129,8 +129,10 @@ class Learner:
         # The core's state is zeroed before the first step of every episode that starts inside the chunk.
         data["resets"] = torch.cat([torch.zeros_like(done[:1]), done], dim=0)
         rewards = scale_and_clip_rewards(data["rewards"], scale=self.cfg.reward_scale, clip=self.cfg.reward_clip)
+        # Without bootstrapping a time-out ends the episode as a terminal state would (Sample Factory's default).
+        terminated = data["terminated"] if self.cfg.bootstrap_truncated else done
         data["rewards"], data["discounts"] = step_discounts_and_rewards(
-            rewards=rewards, terminated=data["terminated"], truncated=data["truncated"],
+            rewards=rewards, terminated=terminated, truncated=data["truncated"],
             final_values=data["final_values"], gamma=self.cfg.gamma)
         return data
 
@@ -138,7 +140,8 @@ class Learner:
         cfg = self.cfg
         obs = {k: v[:, cols] for k, v in data["obs"].items()}
         state0 = None if data["rnn_state"] is None else data["rnn_state"][cols]
-        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols], preprocessed=True)
+        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols], preprocessed=True,
+                                  symmetric_kl=cfg.exploration_loss == "symmetric_kl")
         mask = valid[:, cols]
         behaviour_logp = data["behaviour_logp"][:, cols]
         returns_norm = self.model.returns_normalizer
@@ -162,7 +165,8 @@ class Learner:
 
         loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=behaviour_logp, entropy=out["entropy"],
                                   values=out["values"][:-1], behaviour_values=behaviour_values_n,
-                                  value_targets=targets_n, advantages=advantages, mask=mask, coeffs=self.coeffs)
+                                  value_targets=targets_n, advantages=advantages, mask=mask, coeffs=self.coeffs,
+                                  symmetric_kl=out.get("symmetric_kl"))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm > 0:

@@ -133,20 +133,25 @@ class ActorCritic(nn.Module):
         resets: torch.Tensor,
         actions: torch.Tensor,
         preprocessed: bool = False,
+        symmetric_kl: bool = False,
     ) -> dict[str, torch.Tensor]:
         """A time-major batch for the loss.
 
         obs ``[T+1, B, ...]`` (raw, or ``preprocess_for_training``'s output when ``preprocessed``), state0
         ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
-        ``values [T+1, B]`` (normalized: the raw head output).
+        ``values [T+1, B]`` (normalized: the raw head output); with ``symmetric_kl``, also ``symmetric_kl
+        [T, B]``, the policy's symmetric KL to the uniform one.
         """
         y, v, _ = self._body(obs, state0, resets, preprocessed)
         dist: ActionDistribution = self.action_head(y[:-1])
-        return {
+        out = {
             "logp": dist.log_prob(actions),
             "entropy": dist.entropy(),
             "values": self.critic(v).squeeze(-1),
         }
+        if symmetric_kl:
+            out["symmetric_kl"] = dist.symmetric_kl_to_uniform()
+        return out
 
     def update_obs_normalizer(self, obs: dict[str, torch.Tensor]) -> None:
         """Update the running statistics from observations with any leading dims ``[..., *shape]``."""

@@ -212,6 +212,21 @@ class ActionDistribution:
             total = total + (-0.5 * z.square() - log_std - _HALF_LOG_2PI).sum(-1)
         return total
 
+    def symmetric_kl_to_uniform(self) -> torch.Tensor:
+        """``[...]``: the symmetric KL, (KL(p || u) + KL(u || p)) / 2, between each categorical and the uniform
+        distribution over its classes, summed over the categoricals (Sample Factory's ``symmetric_kl``
+        exploration loss). Gaussian components have no uniform counterpart: a ValueError."""
+        if self._normal:
+            raise ValueError("algo.exploration_loss=symmetric_kl needs discrete actions; this action space has a "
+                             "Box component: use algo.exploration_loss=entropy")
+        total = torch.zeros(self.lead, device=self._logp[0][1].device)
+        for c, logp in self._logp:
+            log_u = -math.log(c.n)
+            kl_p_u = (logp.exp() * (logp - log_u)).sum(-1)
+            kl_u_p = (math.exp(log_u) * (log_u - logp)).sum(-1)
+            total = total + (0.5 * (kl_p_u + kl_u_p)).sum(-1)
+        return total
+
     def entropy(self) -> torch.Tensor:
         """``[...]`` float."""
         some = self._logp[0][1] if self._logp else self._normal[0][1]

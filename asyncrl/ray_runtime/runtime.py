@@ -33,7 +33,7 @@ from asyncrl.ray_runtime.in_flight import Call, InFlight
 from asyncrl.ray_runtime.membership import Membership
 from asyncrl.ray_runtime.start import start_ray
 from asyncrl.runtime.builders import policy_ids
-from asyncrl.runtime.checks import check_eval_fits, check_population_fits
+from asyncrl.runtime.checks import check_fits_env, check_population_fits
 from asyncrl.runtime.contract import Events
 from asyncrl.runtime.machine import resolve_device, with_hardware_defaults
 from asyncrl.runtime.placement import Plan, describe_plan, plan_cluster, plan_local
@@ -50,7 +50,7 @@ class RayRuntime:
                  restore: Callable[[], dict[int, dict] | None] | None = None):
         """``restore`` returns the learners' states of the latest checkpoint, to restart a dead learner."""
         self.spaces = spaces = probe_spaces(cfg.env)
-        check_eval_fits(cfg, spaces)
+        check_fits_env(cfg, spaces)
         if learner_states:
             check_checkpoint_fits(cfg, spaces, learner_states)
         self.policy_ids = policy_ids(cfg)

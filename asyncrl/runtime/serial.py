@@ -13,7 +13,7 @@ from asyncrl.inference.client import LocalInference
 from asyncrl.inference.policy_runner import PolicyRunner
 from asyncrl.outputs.checkpoint import check_checkpoint_fits
 from asyncrl.runtime.builders import build_learner, build_sampler, policy_ids, state_size
-from asyncrl.runtime.checks import check_eval_fits, check_population_fits
+from asyncrl.runtime.checks import check_fits_env, check_population_fits
 from asyncrl.runtime.contract import Events
 from asyncrl.runtime.machine import resolve_device, with_hardware_defaults
 from asyncrl.runtime.training_queue import TrainingQueue
@@ -27,7 +27,7 @@ class SerialRuntime:
         self.spaces: EnvSpaces = probe_spaces(cfg.env)
         num_samplers = cfg.runtime.num_samplers or 1
         check_population_fits(cfg, self.spaces, num_samplers)
-        check_eval_fits(cfg, self.spaces)
+        check_fits_env(cfg, self.spaces)
         if learner_states:
             check_checkpoint_fits(cfg, self.spaces, learner_states)
         self.device = resolve_device(cfg.runtime.device)
