@@ -1,8 +1,8 @@
 """A long side by side that survives the end of a session: asyncrl trains a recipe for `--hours` of wall time,
 then Sample Factory 2.1.1 trains on the frame budget asyncrl reached, on the same machine.
 
-    python benchmarks/long_run.py --env doom_health_gathering [--hours 2] [--for-minutes 60] [--dir DIR]
-        [--curves PNG] [--record]
+    python benchmarks/long_run.py --env doom_health_gathering [--hours 2] [--seeds 0 1 2] [--for-minutes 60]
+        [--dir DIR] [--curves PNG] [--record]
 
 Each invocation works for at most `--for-minutes` (default: until done) and stops its run with Ctrl-C, which
 makes both systems write a checkpoint; running the same command again resumes where it stopped (asyncrl
@@ -11,7 +11,9 @@ from its latest checkpoint with its env-step counter and accumulated wall time, 
 ~33M frames, which takes SF ~4.5 hours here, so the pair spans several sessions of this machine.
 
 State lives in `--dir` (default `.long_runs/<env>/`, ignored by git): `state.json` (phase, budget, every
-chunk's wall time and frames), `asyncrl/` (the run directory) and `sf/` (SF's train_dir and its log).
+chunk's wall time and frames), `asyncrl/` (the run directory) and `sf/` (SF's train_dir and its log); with
+`--seeds` other than `0` alone, one such set per seed in `seed<S>/` (SF `--seed=S`, ours `seed=S`), the pairs
+one after the other, and the report (a row per seed and system, curves with the min-max band) once all are done.
 The layout is vs_sample_factory.py's: SF 2 workers x envs/2, asyncrl the recipe's sampler layout, the same
 model, rollout and batch. Figures when both are done: frames, wall time (startup of every chunk included),
 frames/s, the final mean return (last 100 episodes), and both curves against frames (`--curves`).
@@ -39,15 +41,17 @@ SF_LOG_GLOB = "*.stdout.txt"
 NO_FRAME_LIMIT = 10**13  # asyncrl's budget is its wall time; frames are not its limit
 
 
-def load_state(path: Path, args: argparse.Namespace) -> dict:
+def load_state(path: Path, args: argparse.Namespace, seed: int) -> dict:
     if path.exists():
         state = json.loads(path.read_text())
-        mismatch = {k: (state[k], getattr(args, k)) for k in ("env", "hours", "envs") if state[k] != getattr(args, k)}
+        state.setdefault("seed", 0)  # states written before --seeds
+        asked = {"env": args.env, "hours": args.hours, "envs": args.envs, "seed": seed}
+        mismatch = {k: (state[k], v) for k, v in asked.items() if state[k] != v}
         if mismatch:
             raise SystemExit(f"{path} belongs to another run ({', '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in mismatch.items())}); "
                              "use another --dir or the same arguments")
         return state
-    return {"env": args.env, "hours": args.hours, "envs": args.envs, "budget_frames": None,
+    return {"env": args.env, "hours": args.hours, "envs": args.envs, "seed": seed, "budget_frames": None,
             "ours": {"chunks": [], "done": False}, "sf": {"chunks": [], "done": False}}
 
 
@@ -79,7 +83,8 @@ def ours_chunk(state: dict, chunk: dict, run_dir: Path, minutes_left: float, ext
     summary = run_dir / "summary.json"
     done_s = json.loads(summary.read_text())["wall_s"] if summary.exists() else 0.0
     remaining_s = state["hours"] * 3600 - done_s
-    result = run_ours(state["env"], state["envs"], 1, NO_FRAME_LIMIT, [*extra, f"train.max_wall_s={remaining_s:.0f}"],
+    overrides = [f"seed={state['seed']}", *extra, f"train.max_wall_s={remaining_s:.0f}"]
+    result = run_ours(state["env"], state["envs"], 1, NO_FRAME_LIMIT, overrides,
                       timeout_s=min(remaining_s + 600, minutes_left * 60), run_dir=run_dir, resume=summary.exists())
     if result["frames"] is None:
         raise SystemExit(f"asyncrl failed:\n{result['log_tail']}")
@@ -96,7 +101,7 @@ def sf_chunk(state: dict, chunk: dict, sf_dir: Path, minutes_left: float, batch:
     resume = len(state["sf"]["chunks"]) > 1
     result = run_sample_factory(env=state["env"], num_workers=WORKERS, envs_per_worker=state["envs"] // WORKERS,
                                 frames=state["budget_frames"], batch_size=batch, timeout_s=minutes_left * 60,
-                                experiment_dir=sf_dir, resume=resume)
+                                extra_args=[f"--seed={state['seed']}"], experiment_dir=sf_dir, resume=resume)
     chunk.update({k: result.get(k) for k in ("frames", "wall_s", "fps_steady", "timed_out", "returncode", "cmd",
                                              "resumed_at_frames")})
     if resume and result.get("resumed_at_frames") is None:
@@ -116,37 +121,51 @@ def sf_curve(sf_dir: Path) -> tuple[list[tuple[int, float]], float | None]:
     return parsed["curve"], parsed["reward_last"]
 
 
-def report(state: dict, run_dir: Path, sf_dir: Path, curves: Path | None, record: bool) -> None:
+def seed_figures(state: dict, run_dir: Path, sf_dir: Path) -> dict:
+    """One seed's pair, both done: frames, wall time over every chunk, frames/s, final return, SF's curve."""
     ours_last = json.loads((run_dir / "summary.json").read_text())
     ours_frames = ours_last["frames"]  # every chunk's; a killed chunk's frames after its last checkpoint are redone
     ours_wall = sum(c["wall_s"] for c in state["ours"]["chunks"])
     sf_frames = state["sf"]["chunks"][-1]["frames"]
     sf_wall = sum(c["wall_s"] for c in state["sf"]["chunks"])
     curve, sf_return = sf_curve(sf_dir)
-    ours_return = (ours_last["policies"].get("0") or {}).get("return_mean_last100")
-    fps_ours, fps_sf = ours_frames / ours_wall, sf_frames / sf_wall
-    table = [f"{state['env']}: asyncrl trained for {state['hours']:g} h of wall time, then Sample Factory 2.1.1 on "
-             f"the frames asyncrl reached, {state['envs']} envs each (SF {WORKERS} workers x {state['envs'] // WORKERS}; "
-             f"asyncrl `{' '.join(recipe(state['env']))}`), batch and model as the recipe, CPU only. Chunks: asyncrl "
-             f"{len(state['ours']['chunks'])}, SF {len(state['sf']['chunks'])} (each resumed from its checkpoint; "
-             f"killed by the end of a session: {sum(c.get('killed', False) for s in ('ours', 'sf') for c in state[s]['chunks'])}, "
-             "counted to their last log line).", "",
-             "| system | frames | wall time h (every chunk's startup included) | frames/s | return (last 100 episodes) |",
-             "|---|---|---|---|---|",
-             f"| Sample Factory 2.1.1 | {sf_frames:,} | {sf_wall / 3600:.2f} | {fps_sf:,.0f} | "
-             f"{'n/a' if sf_return is None else f'{sf_return:.2f}'} |",
-             f"| asyncrl | {ours_frames:,} | {ours_wall / 3600:.2f} | {fps_ours:,.0f} | "
-             f"{'n/a' if ours_return is None else f'{ours_return:.2f}'} |", "",
-             f"Ratio of frames/s: {fps_ours / fps_sf:.2f}x."]
+    resumes = [c["resumed_at_frames"] for c in state["sf"]["chunks"] if c.get("resumed_at_frames")]
+    return {
+        "seed": state["seed"],
+        "sf": {"frames": sf_frames, "wall_s": sf_wall, "fps_mean_overall": sf_frames / sf_wall,
+               "reward_last": sf_return, "curve": curve, "resumes": resumes},
+        "ours": {"frames": ours_frames, "wall_s": ours_wall, "fps_after_startup": ours_frames / ours_wall,
+                 "reward_last": (ours_last["policies"].get("0") or {}).get("return_mean_last100"),
+                 "run_dir": str(run_dir)},
+    }
+
+
+def report(states: list[dict], runs: list[dict], curves: Path | None, record: bool) -> None:
+    first = states[0]
+    chunks = {s: sum(len(st[s]["chunks"]) for st in states) for s in ("ours", "sf")}
+    killed = sum(c.get("killed", False) for st in states for s in ("ours", "sf") for c in st[s]["chunks"])
+    table = [f"{first['env']}: asyncrl trained for {first['hours']:g} h of wall time, then Sample Factory 2.1.1 on "
+             f"the frames asyncrl reached, {first['envs']} envs each (SF {WORKERS} workers x {first['envs'] // WORKERS}; "
+             f"asyncrl `{' '.join(recipe(first['env']))}`), batch and model as the recipe, CPU only; seeds "
+             f"{' '.join(str(st['seed']) for st in states)}. Chunks: asyncrl {chunks['ours']}, SF {chunks['sf']} "
+             f"(each resumed from its checkpoint; killed by the end of a session: {killed}, counted to their last "
+             "log line).", "",
+             "| system | seed | frames | wall time h (every chunk's startup included) | frames/s | return (last 100 episodes) |",
+             "|---|---|---|---|---|---|"]
+    for name, key in (("Sample Factory 2.1.1", "sf"), ("asyncrl", "ours")):
+        for r in runs:
+            fig = r[key]
+            fps = fig["fps_mean_overall" if key == "sf" else "fps_after_startup"]
+            ret = "n/a" if fig["reward_last"] is None else f"{fig['reward_last']:.2f}"
+            table.append(f"| {name} | {r['seed']} | {fig['frames']:,} | {fig['wall_s'] / 3600:.2f} | {fps:,.0f} | {ret} |")
+    ratios = [r["ours"]["fps_after_startup"] / r["sf"]["fps_mean_overall"] for r in runs]
+    table += ["", f"Ratio of frames/s: {', '.join(f'{x:.2f}x' for x in ratios)} (seeds in order)."]
     if curves:
-        resumes = [c["resumed_at_frames"] for c in state["sf"]["chunks"] if c.get("resumed_at_frames")]
-        sf = {"curve": curve, "fps_mean_overall": fps_sf, "resumes": resumes}
-        ours = {"run_dir": str(run_dir), "fps_after_startup": fps_ours}
-        draw_curves([(state["envs"], sf, ours, None)], state["env"], curves)
+        draw_curves([(first["envs"], runs)], first["env"], curves)
         table += ["", f"Learning curves: `{curves}`."]
     print("\n".join(table))
     if record:
-        append(f"{state['env']}, {state['hours']:g} hours of asyncrl and Sample Factory on the same frames",
+        append(f"{first['env']}, {first['hours']:g} hours of asyncrl and Sample Factory on the same frames",
                "\n".join(table))
 
 
@@ -155,6 +174,7 @@ def main() -> None:
     parser.add_argument("--env", required=True, help="a VizDoom scenario both systems know by this name")
     parser.add_argument("--hours", type=float, default=2.0, help="asyncrl's wall-time budget")
     parser.add_argument("--envs", type=int, default=16, help="total envs, both systems")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one pair of runs per seed, in turn")
     parser.add_argument("--for-minutes", type=float, default=float("inf"), help="stop this invocation after this")
     parser.add_argument("--dir", type=Path, default=None, help="state and runs (default .long_runs/<env>)")
     parser.add_argument("--curves", type=Path, default=None, help="when both are done: both curves to this PNG")
@@ -168,24 +188,28 @@ def main() -> None:
 
     deadline = time.monotonic() + args.for_minutes * 60
     root = args.dir or REPO / ".long_runs" / args.env
-    root.mkdir(parents=True, exist_ok=True)
-    state_path, run_dir, sf_dir = root / "state.json", root / "asyncrl", root / "sf"
-    state = load_state(state_path, args)
     batch = load_config([*recipe(args.env), *args.ours]).algo.batch_size
-    close_killed_chunk(state["ours"]["chunks"], run_dir / "train.log")
-    close_killed_chunk(state["sf"]["chunks"], next(iter(sf_dir.glob(SF_LOG_GLOB)), sf_dir / "none"))
-    while not state["sf"]["done"]:
-        minutes_left = (deadline - time.monotonic()) / 60
-        if minutes_left < min_chunk_minutes(state):
-            print(f"time is up for this invocation; run the same command again to go on ({state_path})")
-            return
-        if not state["ours"]["done"]:
-            ours_chunk(state, start_chunk(state, "ours", state_path), run_dir, minutes_left, args.ours)
-        else:
-            sf_chunk(state, start_chunk(state, "sf", state_path), sf_dir, minutes_left, batch)
-        write_json(state_path, state)
-    report(state, run_dir, sf_dir, args.curves, args.record)
-
+    states, runs = [], []
+    for seed in args.seeds:
+        seed_root = root if args.seeds == [0] else root / f"seed{seed}"
+        seed_root.mkdir(parents=True, exist_ok=True)
+        state_path, run_dir, sf_dir = seed_root / "state.json", seed_root / "asyncrl", seed_root / "sf"
+        state = load_state(state_path, args, seed)
+        close_killed_chunk(state["ours"]["chunks"], run_dir / "train.log")
+        close_killed_chunk(state["sf"]["chunks"], next(iter(sf_dir.glob(SF_LOG_GLOB)), sf_dir / "none"))
+        while not state["sf"]["done"]:
+            minutes_left = (deadline - time.monotonic()) / 60
+            if minutes_left < min_chunk_minutes(state):
+                print(f"time is up for this invocation; run the same command again to go on ({state_path})")
+                return
+            if not state["ours"]["done"]:
+                ours_chunk(state, start_chunk(state, "ours", state_path), run_dir, minutes_left, args.ours)
+            else:
+                sf_chunk(state, start_chunk(state, "sf", state_path), sf_dir, minutes_left, batch)
+            write_json(state_path, state)
+        states.append(state)
+        runs.append(seed_figures(state, run_dir, sf_dir))
+    report(states, runs, args.curves, args.record)
 
 if __name__ == "__main__":
     main()

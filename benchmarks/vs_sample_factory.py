@@ -1,7 +1,7 @@
 """asyncrl against Sample Factory 2.1.1 on a VizDoom scenario, side by side in one invocation.
 
     python benchmarks/vs_sample_factory.py [--env doom_basic] [--envs 8 16 32 64] [--frames 400000]
-        [--curves curves.png] [--keep DIR] [--record] [-- key=value ...]
+        [--seeds 0 1 2] [--levels 0.5 0.75] [--curves curves.png] [--keep DIR] [--record] [-- key=value ...]
 
 For each total number of envs, Sample Factory runs first (`sf_examples.vizdoom.train_vizdoom --device=cpu`,
 2 workers x envs/2, one per core as SF advises, in its own venv, built on first use by `sample_factory.py`),
@@ -21,9 +21,14 @@ number of frames (agent steps x frameskip 4). Printed and recorded per row:
   "as fast" is read beside "learning as well";
 - ours: where each component's time went (the trainer's end-of-run line).
 
+With `--seeds`, each system runs once per seed (SF `--seed=S`, ours `seed=S`), alternating systems, and each
+figure is the mean over seeds with its min..max; the frames at which each system's curve (mean return of the
+last 100 episodes) first reaches each of `--levels` (default per scenario: the levels its page quotes) are
+listed per seed, with their mean.
+
 Extra `key=value` arguments after `--` go to asyncrl's command line (e.g. `-- runtime.precision=fp32`).
-`--curves PNG` draws both systems' mean return (last 100 episodes) against frames, one panel per env count;
-`--keep DIR` keeps both systems' run directories and logs there.
+`--curves PNG` draws both systems' mean return (last 100 episodes) against frames, one panel per env count,
+the mean over seeds with a min-max band; `--keep DIR` keeps both systems' run directories and logs there.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -51,6 +58,8 @@ REPO = HERE.parent
 FRAMESKIP = 4
 WORKERS = 2  # SF's rollout workers and our samplers: one per core of the 2-core machine
 RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\.py")
+# The levels each scenario's page quotes frames-to-reach for (scenario reward scale).
+LEVELS = {"doom_basic": (0.5, 0.75), "doom_defend_the_center": (10.0, 20.0)}
 
 
 def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO,
@@ -117,28 +126,58 @@ def run_ours(env: str, num_envs: int, samplers: int, frames: int, extra: list[st
     return run_trainer([*recipe(env), *layout, *extra], frames, timeout_s, run_dir=run_dir, resume=resume)
 
 
+def sf_points(sf: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    return tuple(np.asarray(v, dtype=float) for v in zip(*sf["curve"], strict=True)) if sf.get("curve") else None
+
+
+def our_points(ours: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    if not ours.get("run_dir"):
+        return None
+    from asyncrl.evaluation.curves import read_curve
+
+    c = read_curve(Path(ours["run_dir"]), "stats/return_mean")
+    return (c.frames.astype(float), c.values.astype(float)) if len(c.frames) else None
+
+
+def frames_to_reach(points: tuple[np.ndarray, np.ndarray] | None, level: float) -> float | None:
+    """The first logged frame count at which the curve is at ``level`` or above; None if never."""
+    if points is None:
+        return None
+    frames, values = points
+    hit = np.flatnonzero(values >= level)
+    return float(frames[hit[0]]) if hit.size else None
+
+
 def draw_curves(rows: list, env: str, path: Path) -> None:
-    """Mean return against frames, SF's and ours, one panel per env count."""
+    """Mean return against frames, SF's and ours, one panel per env count: the mean over seeds, and the
+    min-max band where there are several."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from asyncrl.evaluation.curves import read_curve
+    from asyncrl.evaluation.curves import spread
 
     fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6), squeeze=False)
-    for ax, (n, sf, ours, _) in zip(axes[0], rows, strict=True):
-        if sf.get("curve"):
-            frames, rewards = zip(*sf["curve"], strict=True)
-            (line,) = ax.plot(frames, rewards,
-                              label=f"Sample Factory 2.1.1 ({_num(sf.get('fps_mean_overall'))} frames/s)")
+    for ax, (n, runs) in zip(axes[0], rows, strict=True):
+        for name, key, points_of in (("Sample Factory 2.1.1", "sf", sf_points), ("asyncrl", "ours", our_points)):
+            curves = [p for p in (points_of(r[key]) for r in runs) if p is not None]
+            if not curves:
+                continue
+            fps = _mean([r[key].get("fps_mean_overall" if key == "sf" else "fps_after_startup") for r in runs])
+            label = f"{name} ({_num(fps)} frames/s{f', {len(curves)} seeds' if len(curves) > 1 else ''})"
+            band = spread([c[0] for c in curves], [c[1] for c in curves]) if len(curves) > 1 else None
+            if band is None:
+                (line,) = ax.plot(*curves[0], label=label)
+            else:
+                grid, mean, low, high = band
+                (line,) = ax.plot(grid, mean, label=label)
+                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
             # SF restarts its 100-episode window on a resume, so its curve dips there: mark them, not hide them.
-            for i, resumed_at in enumerate(sf.get("resumes", ())):
+            resumes = [f for r in runs for f in r[key].get("resumes", ())] if key == "sf" else []
+            for i, resumed_at in enumerate(resumes):
                 ax.axvline(resumed_at, color=line.get_color(), linestyle=":", linewidth=0.8,
                            label="Sample Factory resumed (its window restarts)" if i == 0 else None)
-        if ours.get("run_dir"):
-            c = read_curve(Path(ours["run_dir"]), "stats/return_mean")
-            ax.plot(c.frames, c.values, label=f"asyncrl ({_num(ours['fps_after_startup'])} frames/s)")
         ax.set_title(f"{env}, {n} envs")
         ax.set_xlabel("frames")
         ax.set_ylabel("mean return, last 100 episodes")
@@ -147,6 +186,20 @@ def draw_curves(rows: list, env: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
+
+
+def _mean(xs: list[float | None]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _band(xs: list[float | None], fmt: str = ",.0f") -> str:
+    """The mean and, over several seeds, ``(min..max)``; a seed without the figure makes it n/a."""
+    if not xs or any(x is None for x in xs):
+        return "n/a"
+    if len(xs) == 1:
+        return _num(xs[0], fmt)
+    return f"{_num(_mean(xs), fmt)} ({_num(min(xs), fmt)}..{_num(max(xs), fmt)})"
 
 
 def _gib(n: float | None) -> str:
@@ -167,6 +220,9 @@ def main() -> None:
     parser.add_argument("--sf-batched", action="store_true", help="SF's --batched_sampling=True")
     parser.add_argument("--samplers", type=int, default=1, help="asyncrl's samplers (the recipe's layout: 1)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per system per seed")
+    parser.add_argument("--levels", type=float, nargs="*", default=None,
+                        help="returns to report frames-to-reach for (default: the scenario's, see LEVELS)")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     parser.add_argument("ours", nargs="*", help="extra asyncrl overrides, after --")
     args = parser.parse_args()
@@ -176,24 +232,30 @@ def main() -> None:
     from asyncrl.config.loader import load_config
 
     batch = load_config([*recipe(args.env), *args.ours]).algo.batch_size  # the recipe's; SF gets the same
-    keep = args.keep or (Path(tempfile.mkdtemp(prefix="vs_sf_")) if args.curves else None)
+    levels = args.levels if args.levels is not None else LEVELS.get(args.env, ())
+    keep = args.keep or (Path(tempfile.mkdtemp(prefix="vs_sf_")) if args.curves or levels else None)
     rows = []
     for n in args.envs:
-        sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
-                                frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
-                                timeout_s=args.timeout,
-                                experiment_dir=None if keep is None else keep / f"sf_{n}envs")
-        print(f"SF {n} envs: {json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}",
-              flush=True)
-        ours = run_ours(args.env, n, args.samplers, args.frames, args.ours, args.timeout,
-                        run_dir=None if keep is None else keep / f"asyncrl_{n}envs")
-        ours["run_dir"] = None if keep is None else str(keep / f"asyncrl_{n}envs")
-        print(f"asyncrl {n} envs: {json.dumps(ours)}", flush=True)
-        ratio = (ours["fps_after_startup"] / sf["fps_mean_overall"]
-                 if ours["fps_after_startup"] and sf.get("fps_mean_overall") else None)
-        rows.append((n, sf, ours, ratio))
+        runs = []
+        for seed in args.seeds:
+            tag = f"{n}envs" + ("" if args.seeds == [0] else f"_seed{seed}")
+            sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
+                                    frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
+                                    timeout_s=args.timeout, extra_args=[f"--seed={seed}"],
+                                    experiment_dir=None if keep is None else keep / f"sf_{tag}")
+            print(f"SF {n} envs seed {seed}: "
+                  f"{json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}", flush=True)
+            run_dir = None if keep is None else keep / f"asyncrl_{tag}"
+            ours = run_ours(args.env, n, args.samplers, args.frames, [f"seed={seed}", *args.ours], args.timeout,
+                            run_dir=run_dir)
+            ours["run_dir"] = None if run_dir is None else str(run_dir)
+            print(f"asyncrl {n} envs seed {seed}: {json.dumps(ours)}", flush=True)
+            runs.append({"seed": seed, "sf": sf, "ours": ours})
+        rows.append((n, runs))
 
-    table = [f"{args.env}, frames per run: {args.frames:,}. Both systems: conv+FC512+GRU512 on 3x72x128, rollout "
+    seeds = " ".join(map(str, args.seeds))
+    table = [f"{args.env}, frames per run: {args.frames:,}, seeds {seeds} (each figure: mean (min..max) over "
+             f"seeds). Both systems: conv+FC512+GRU512 on 3x72x128, rollout "
              f"32, batch {batch}, CPU only. SF: {WORKERS} workers x envs/{WORKERS}, "
              f"{'with' if args.sf_batched else 'without'} batched sampling. asyncrl: `{' '.join(recipe(args.env))}`, "
              f"{args.samplers} sampler(s) x envs/{args.samplers}, extra overrides: {' '.join(args.ours) or 'none'}.",
@@ -201,21 +263,38 @@ def main() -> None:
              "| envs | SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
              "peak PSS GiB SF / asyncrl | peak RSS GiB SF / asyncrl | return (last 100, scenario reward scale) SF / asyncrl |",
              "|---|---|---|---|---|---|---|"]
-    for n, sf, ours, ratio in rows:
+    for n, runs in rows:
+        sf, ours = [r["sf"] for r in runs], [r["ours"] for r in runs]
+        ratio = [o["fps_after_startup"] / f["fps_mean_overall"] if o["fps_after_startup"] and f.get("fps_mean_overall")
+                 else None for f, o in zip(sf, ours, strict=True)]
         table.append(
-            f"| {n} | {_num(sf.get('fps_mean_overall'))} / {_num(sf.get('fps_wall'))} | "
-            f"{_num(ours['fps_after_startup'])} / {_num(ours['fps_wall'])} | {_num(ratio, '.2f')}x | "
-            f"{_gib(sf.get('peak_pss_bytes'))} / {_gib(ours['peak_pss_bytes'])} | "
-            f"{_gib(sf.get('peak_rss_bytes'))} / {_gib(ours['peak_rss_bytes'])} | "
-            f"{_num(sf.get('reward_last'), '.2f')} / {_num(ours['reward_last'], '.2f')} |")
+            f"| {n} | {_band([f.get('fps_mean_overall') for f in sf])} / {_band([f.get('fps_wall') for f in sf])} | "
+            f"{_band([o['fps_after_startup'] for o in ours])} / {_band([o['fps_wall'] for o in ours])} | "
+            f"{_band(ratio, '.2f')}x | "
+            f"{_gib(_mean([f.get('peak_pss_bytes') for f in sf]))} / {_gib(_mean([o['peak_pss_bytes'] for o in ours]))} | "
+            f"{_gib(_mean([f.get('peak_rss_bytes') for f in sf]))} / {_gib(_mean([o['peak_rss_bytes'] for o in ours]))} | "
+            f"{_band([f.get('reward_last') for f in sf], '.2f')} / {_band([o['reward_last'] for o in ours], '.2f')} |")
     table.append("")
-    table += [f"- asyncrl, {n} envs, where the time went: {ours['time_breakdown']}" for n, _, ours, _ in rows]
+    if levels:
+        table += ["Frames at which the mean return (last 100 episodes) first reaches each level, per seed "
+                  f"({seeds}; never: not within the budget):", "",
+                  "| envs | level | SF | SF mean | asyncrl | asyncrl mean |", "|---|---|---|---|---|---|"]
+        for n, runs in rows:
+            for level in levels:
+                sf_at = [frames_to_reach(sf_points(r["sf"]), level) for r in runs]
+                our_at = [frames_to_reach(our_points(r["ours"]), level) for r in runs]
+                cells = [", ".join("never" if f is None else f"{f:,.0f}" for f in at) for at in (sf_at, our_at)]
+                table.append(f"| {n} | {level:g} | {cells[0]} | {_band(sf_at)} | {cells[1]} | {_band(our_at)} |")
+        table.append("")
+    table += [f"- asyncrl, {n} envs, seed {r['seed']}, where the time went: {r['ours']['time_breakdown']}"
+              for n, runs in rows for r in runs]
     if args.curves:
         draw_curves(rows, args.env, args.curves)
         table += ["", f"Learning curves: `{args.curves}`."]
     print("\n".join(table))
     if args.record:
-        append(f"{args.env} side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run",
+        append(f"{args.env} side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run, "
+               f"seeds {seeds}",
                "\n".join(table))
 
 

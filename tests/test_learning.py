@@ -38,9 +38,10 @@ def test_acrobot_learns_with_the_vector_discrete_defaults(tmp_path):
 
 
 def test_pendulum_learns_with_the_vector_continuous_defaults(tmp_path):
-    # Random torques score about -1200; a swing-up that holds the pendulum upright scores above -200. Measured
-    # here: -180 (seed 0) and -170 (seed 1) at the budget's end, below -250 from about half of it on.
-    summary = _train_to_budget(tmp_path, ["env=Pendulum-v1", "train.env_steps=1000000"], target=-250)
+    # Random torques score about -1200; a swing-up that holds the pendulum upright scores above -200. With
+    # the family's defaults the 1M-step suite run passes -200 at about 150k steps and ends at -150; this
+    # test's budget is the first 300k (learning rate decaying over them) to fit CI.
+    summary = _train_to_budget(tmp_path, ["env=Pendulum-v1", "train.env_steps=300000"], target=-250)
     assert summary["target_reached_at_env_steps"] is not None, summary["policies"]
     assert summary["policies"]["0"]["return_mean_last100"] >= -250, summary["policies"]
 
