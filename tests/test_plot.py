@@ -51,6 +51,18 @@ def test_grouping_by_config_then_by_name(tmp_path):
         ["x", "x", "x", "seedless", "x_s"]
 
 
+def test_runs_named_by_their_seed_take_the_env_folder_and_two_sweeps_stay_apart(tmp_path):
+    """The learning suite keeps ENV/seed0, ENV/seed1; an A/B keeps one such tree per variant."""
+    a0 = fake_run(tmp_path / "base" / "LunarLander-v3" / "seed0", seed=0)
+    a1 = fake_run(tmp_path / "base" / "LunarLander-v3" / "seed1", seed=1)
+    b0 = fake_run(tmp_path / "variant" / "LunarLander-v3" / "seed0", seed=0, lr=1e-3)
+    c0 = fake_run(tmp_path / "again" / "variant" / "LunarLander-v3" / "seed0", seed=0, lr=3e-3)
+    d0 = fake_run(tmp_path / "again2" / "variant" / "LunarLander-v3" / "seed0", seed=0, lr=5e-3)
+    assert group_runs([a0, a1, b0, c0, d0]) == {"LunarLander-v3": [a0, a1], "variant/LunarLander-v3": [b0],
+                                                "variant/LunarLander-v3 (2)": [c0],
+                                                "variant/LunarLander-v3 (3)": [d0]}
+
+
 def test_a_directory_of_runs_expands_and_another_metric_plots(tmp_path):
     fake_run(tmp_path / "runs" / "r_seed0", seed=0)
     fake_run(tmp_path / "runs" / "r_seed1", seed=1)

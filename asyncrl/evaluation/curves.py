@@ -20,6 +20,7 @@ from asyncrl.evaluation.cli_args import UsageError
 
 IGNORED_KEYS = ("seed", "name", "run_dir", "restart_behavior", "logging")
 _SEED_SUFFIX = re.compile(r"[_-](?:seed[_-]?|s)\d+$")
+_SEED_ONLY = re.compile(r"(?:seed[_-]?|s)\d+")  # a run directory named by its seed alone: ENV/seed0
 
 
 @dataclass
@@ -101,15 +102,28 @@ def experiment_key(run: Path) -> str:
     return json.dumps({k: v for k, v in data.items() if k not in IGNORED_KEYS}, sort_keys=True)
 
 
+def run_label(run: Path) -> str:
+    """The run's name without its seed suffix; for a directory named by its seed alone, its parent's name."""
+    run = run.resolve()
+    return run.parent.name if _SEED_ONLY.fullmatch(run.name) else strip_seed(run.name)
+
+
 def group_runs(runs: list[Path]) -> dict[str, list[Path]]:
-    """Label -> runs of one experiment, in the order first seen."""
+    """Label -> runs of one experiment, in the order first seen. Two experiments with one label (the same
+    env in two sweeps' folders) are told apart by the folder above, then by a number."""
     groups: dict[str, list[Path]] = {}
     labels: dict[str, str] = {}
     for run in runs:
         key = experiment_key(run)
         if key not in labels:
-            label = strip_seed(run.resolve().name)
-            labels[key] = label if label not in groups else run.resolve().name  # two experiments, one name
+            label = run_label(run)
+            if label in groups:
+                above = run.resolve().parent
+                label = f"{(above.parent if _SEED_ONLY.fullmatch(run.resolve().name) else above).name}/{label}"
+            base, n = label, 2
+            while label in groups:
+                label, n = f"{base} ({n})", n + 1
+            labels[key] = label
         groups.setdefault(labels[key], []).append(run)
     return groups
 
