@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,9 @@ from _record import append  # noqa: E402
 
 FRAMESKIP = 4
 ENVPOOL_TASKS = {
-    "doom_basic": ("Basic-v1", {"img_height": 72, "img_width": 128, "stack_num": 1, "frame_skip": FRAMESKIP}),
+    # use_combined_action: one Discrete over button combinations, as ours (its default is a Box of buttons).
+    "doom_basic": ("Basic-v1", {"img_height": 72, "img_width": 128, "stack_num": 1, "frame_skip": FRAMESKIP,
+                                "use_combined_action": True}),
     "ALE/Pong-v5": ("Pong-v5", {"img_height": 84, "img_width": 84, "stack_num": 4, "frame_skip": FRAMESKIP,
                                 "repeat_action_probability": 0.25, "noop_max": 30}),
 }
@@ -89,9 +92,14 @@ def _measure(target, *args) -> float:
     out = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, out))
     proc.start()
-    result = out.get(timeout=600)
-    proc.join()
-    return result
+    while proc.is_alive() or not out.empty():  # a child that dies before it reports ends the wait
+        try:
+            result = out.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        proc.join()
+        return result
+    raise SystemExit(f"{target.__name__}{args[:2]} died (exit code {proc.exitcode}) before reporting; see above")
 
 
 def main() -> None:

@@ -180,8 +180,9 @@ def _duel_spaces():
     return gym.spaces.Dict({"obs": gym.spaces.Box(0.0, 1.0, (6,), np.float32)}), gym.spaces.Discrete(2)
 
 
-def _score_vs_random(learner_state: dict, cfg, rounds: int = 3000, seed: int = 0) -> float:
-    """Mean reward per round of a policy (greedy, as player 0) against a uniformly random player 1."""
+def _score_vs_random(learner_state: dict, cfg, rounds: int = 3000, seed: int = 0, always_bet: bool = False) -> float:
+    """Mean reward per round of a policy (greedy, as player 0) against a uniformly random player 1, or against
+    the scripted player that always bets (``always_bet``)."""
     model = ActorCritic(*_duel_spaces(), cfg.model)
     model.load_state_dict(learner_state["model"])
     rng = np.random.default_rng(seed)
@@ -191,14 +192,14 @@ def _score_vs_random(learner_state: dict, cfg, rounds: int = 3000, seed: int = 0
     obs[:, 5] = rng.integers(0, 10, size=rounds) / 10
     with torch.inference_mode():
         actions = model.act({"obs": torch.as_tensor(obs)}, None, deterministic=True)[0].numpy().reshape(-1)
-    opponent = rng.integers(0, 2, size=rounds)
+    opponent = np.ones(rounds, np.int64) if always_bet else rng.integers(0, 2, size=rounds)
     return float(np.mean([card_duel_payoff(c0, c1, a, b) for (c0, c1), a, b in zip(cards, actions, opponent,
                                                                                       strict=True)]))
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_self_play_with_pbt_on_ray_teaches_both_policies_to_beat_a_random_player(tmp_path):
+def test_self_play_with_pbt_on_ray_teaches_both_policies_to_beat_random_and_scripted_players(tmp_path):
     args = ["runtime=ray", "env=gym", "env.name=card_duel", "env.factory=asyncrl_envs.pettingzoo_env:make_env",
             "env.id=tests.toy_envs:card_duel_parallel_env", "population.size=2", "pbt.enabled=true",
             "pbt.period=5000", "pbt.start_after=5000", "pbt.replace_gap=0.5", "pbt.replace_gap_absolute=0.35",
@@ -223,6 +224,14 @@ def test_self_play_with_pbt_on_ray_teaches_both_policies_to_beat_a_random_player
         # Random play scores 0 a round, the best reply to it 0.5 and the strategies self-play settles on
         # 0.36-0.46 (folding a 0, sometimes a 1); an untrained net is near 0.
         assert score > 0.25 and score > untrained + 0.3, (pid, score, untrained)
+        # The scripted player always bets: betting everything only draws with it (0), random play loses 0.5 a
+        # round, and beating it takes what self-play found: folding the 0 (0.12 a round; folding the 1 too, 0.08).
+        scripted, untrained_scripted = (_score_vs_random(state, cfg, always_bet=True)
+                                        for state in (saved["learners"][pid], Learner(0, *_duel_spaces(), cfg.model,
+                                                                                      cfg.algo).state_dict()))
+        print(f"policy {pid}: {scripted:.3f} a round against the always-betting player "
+              f"(untrained: {untrained_scripted:.3f})")
+        assert scripted > 0.04 and scripted > untrained_scripted, (pid, scripted, untrained_scripted)
 
 
 def test_play_match_reports_each_agent_of_a_zero_sum_game():
