@@ -100,12 +100,13 @@ def run(entry: Entry, seed: int, run_dir: Path, timeout_s: float, overrides: lis
     """One training run in a session of its own (nothing it starts outlives it); Ctrl-C past ``timeout_s``.
     ``reuse``: a run already completed in ``run_dir`` is scored again, not retrained."""
     done = run_dir / "summary.json"
-    if reuse and done.exists() and json.loads(done.read_text()).get("status") == "completed":
+    summary = json.loads(done.read_text()) if reuse and done.exists() else {}
+    if summary.get("status") == "completed":
         config = (run_dir / "config.yaml").read_text()
         family = next((line.split(":", 1)[1].strip() for line in config.splitlines() if line.startswith("family:")),
                       "?")
-        return score(entry, run_dir, {"wall_s": json.loads(done.read_text()).get("wall_s"), "family": family,
-                                      "returncode": 0, "tail": None, "reused": True})
+        return score(entry, run_dir, {"wall_s": summary.get("wall_s"), "family": family, "returncode": 0,
+                                      "tail": None, "reused": True})
     cmd = [sys.executable, "-m", "asyncrl.train", f"env={entry.env}", f"train.env_steps={entry.budget}",
            f"seed={seed}", f"run_dir={run_dir}", "restart_behavior=overwrite", "logging.wandb=disabled", *overrides]
     t0 = time.monotonic()

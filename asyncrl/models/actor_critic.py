@@ -101,16 +101,14 @@ class ActorCritic(nn.Module):
         device = next(iter(obs.values())).device
         with torch.autocast(device.type, dtype=self.body_dtype or torch.bfloat16, enabled=self.body_dtype is not None):
             x, v = self._encode(obs, 1 if resets is None else 2, preprocessed)
-            if self.critic_core is None or self.state_size == 0:
-                y, state = self._run_core(self.core, x, state, resets)
-                if v is not None:
-                    v, _ = self._run_core(self.critic_core, v, None, resets)  # no core: the identity
-            else:
-                actor_state, critic_state = (None, None) if state is None else state.split(
-                    [self.core.state_size, self.critic_core.state_size], dim=-1)
-                y, actor_state = self._run_core(self.core, x, actor_state, resets)
+            # The state is the actor's core state, then the critic's where it has a recurrent core of its own.
+            actor_state, critic_state = state, None
+            if state is not None and self.critic_core is not None:
+                actor_state, critic_state = state.split([self.core.state_size, self.critic_core.state_size], dim=-1)
+            y, actor_state = self._run_core(self.core, x, actor_state, resets)
+            if self.critic_core is not None:
                 v, critic_state = self._run_core(self.critic_core, v, critic_state, resets)
-                state = torch.cat([actor_state, critic_state], dim=-1)
+            state = actor_state if critic_state is None else torch.cat([actor_state, critic_state], dim=-1)
         y = y.float()
         return y, y if v is None else v.float(), None if state is None else state.float()
 
