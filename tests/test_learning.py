@@ -94,7 +94,8 @@ def _toy_learner(**algo):
 
     obs_space = spaces.Dict({"obs": spaces.Box(-1, 1, (3,), np.float32)})
     budget = algo.pop("budget_steps", None)
-    return Learner(0, obs_space, spaces.Discrete(2), ModelConfig(mlp_layers=[8]),
+    model = algo.pop("model", ModelConfig(mlp_layers=[8]))
+    return Learner(0, obs_space, spaces.Discrete(2), model,
                    AlgoConfig(rollout=4, batch_size=8, **algo), budget_steps=budget)
 
 
@@ -117,6 +118,20 @@ def test_a_batch_of_several_batch_sizes_takes_as_many_optimizer_steps():
     learner.train([_toy_chunk()])  # 4 x 6 = 24 transitions: three batches of 8
     steps = {int(s["step"]) for s in learner.optimizer.state_dict()["state"].values()}
     assert steps == {3} and learner.version == 1
+
+
+def test_a_feed_forward_model_shuffles_single_transitions_and_a_recurrent_one_whole_columns():
+    """4 minibatches of each of three batch sizes are 12 optimizer steps: a feed-forward model takes 12 minibatches
+    of 2 transitions out of 6 envs x 4 steps, a GRU only one per env column (its sequences stay whole)."""
+    from asyncrl.config.schema import ModelConfig
+
+    def optimizer_steps(learner):
+        learner.train([_toy_chunk()])
+        return {int(s["step"]) for s in learner.optimizer.state_dict()["state"].values()}
+
+    assert optimizer_steps(_toy_learner(num_minibatches=4)) == {12}
+    assert optimizer_steps(_toy_learner(model=ModelConfig(mlp_layers=[8], core="gru", core_size=8),
+                                        num_minibatches=4)) == {6}
 
 
 def test_without_bootstrapping_a_time_out_is_terminal_and_its_final_value_unused():

@@ -101,7 +101,10 @@ class AlgoConfig:
     # reached, and a call given k times as many takes k times as many steps.
     batch_size: int = 1024
     num_epochs: int = 1  # passes over each batch
-    num_minibatches: int = 1  # minibatches per epoch (split along envs, so sequences stay whole)
+    # Minibatches per epoch. A feed-forward model's are shuffled single transitions, its targets computed once
+    # per batch (PPO's); with a recurrent core they are whole env columns (sequences stay whole, at most one
+    # minibatch per env) and each takes its targets from the model as it is then.
+    num_minibatches: int = 1
     advantage: str = "vtrace"  # vtrace | gae
     vtrace_rho: float = 1.0  # rho-bar: clip of importance weights in the value targets
     vtrace_c: float = 1.0  # c-bar: clip of the trace-cutting coefficients

@@ -94,17 +94,17 @@ class Learner:
         # Boolean indexing copies every observation: only a batch with other policies' steps needs it.
         data["obs"] = self.model.preprocess_for_training(data["obs"], None if batch.valid is None else mine)
 
-        metrics: dict[str, list[float]] = {}
-        num_envs = batch.num_envs
         # Chunks arrive whole, so a batch may hold several batch_size worth of samples (64 envs of 32 steps are
         # 2048): as many optimizer steps then, so that the updates per sample stay Sample Factory's.
         minibatches = self.cfg.num_minibatches * max(1, batch.num_steps // self.cfg.batch_size)
-        for _ in range(self.cfg.num_epochs):
-            # One minibatch is the whole batch: no gather copy of its frames.
-            splits = torch.randperm(num_envs).chunk(minibatches) if minibatches > 1 else (slice(None),)
-            for cols in splits:
-                for k, v in self._minibatch_step(data, valid, cols).items():
-                    metrics.setdefault(k, []).append(v)
+        if self.model.state_size == 0 and self.cfg.num_epochs * minibatches > 1:
+            steps = self._transition_minibatches(data, valid, minibatches)
+        else:
+            steps = self._column_minibatches(data, valid, batch.num_envs, minibatches)
+        metrics: dict[str, list[float]] = {}
+        for step in steps:
+            for k, v in step.items():
+                metrics.setdefault(k, []).append(v)
 
         self.version += 1
         self.env_steps += batch.num_steps
@@ -136,35 +136,81 @@ class Learner:
             final_values=data["final_values"], gamma=self.cfg.gamma)
         return data
 
-    def _minibatch_step(self, data: dict, valid: torch.Tensor, cols: torch.Tensor | slice) -> dict[str, float]:
-        cfg = self.cfg
-        obs = {k: v[:, cols] for k, v in data["obs"].items()}
-        state0 = None if data["rnn_state"] is None else data["rnn_state"][cols]
-        out = self.model.evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols], preprocessed=True,
-                                  symmetric_kl=cfg.exploration_loss == "symmetric_kl")
-        mask = valid[:, cols]
-        behaviour_logp = data["behaviour_logp"][:, cols]
-        returns_norm = self.model.returns_normalizer
+    def _column_minibatches(self, data: dict, valid: torch.Tensor, num_envs: int, minibatches: int):
+        """Minibatches of whole trajectory columns, whose targets come from the model as it is at each one:
+        a recurrent core needs the time axis, and one minibatch of one epoch (VizDoom's default) is then a
+        single forward pass."""
+        for _ in range(self.cfg.num_epochs):
+            # One minibatch is the whole batch: no gather copy of its frames.
+            splits = torch.randperm(num_envs).chunk(minibatches) if minibatches > 1 else (slice(None),)
+            for cols in splits:
+                obs = {k: v[:, cols] for k, v in data["obs"].items()}
+                state0 = None if data["rnn_state"] is None else data["rnn_state"][cols]
+                out = self._evaluate(obs, state0, data["resets"][:, cols], data["actions"][:, cols])
+                mask = valid[:, cols]
+                targets, advantages = self._targets(data, out, cols, mask)
+                yield self._optimizer_step(out, data, cols, mask, targets, advantages)
 
+    def _transition_minibatches(self, data: dict, valid: torch.Tensor, minibatches: int):
+        """PPO's minibatches for a feed-forward model: targets and advantages once over the whole batch (the
+        model as the batch arrives), then every epoch shuffles single transitions. Minibatches of whole columns
+        hold a few envs' consecutive, correlated steps each; on LunarLander they left the policy hovering."""
         with torch.no_grad():
-            values = returns_norm.denormalize(out["values"])  # [T+1, B] in reward units
-            rewards, discounts = data["rewards"][:, cols], data["discounts"][:, cols]
-            if cfg.advantage == "vtrace":
-                vt = vtrace(log_rhos=out["logp"] - behaviour_logp, discounts=discounts, rewards=rewards,
-                            values=values[:-1], bootstrap_value=values[-1], rho_bar=cfg.vtrace_rho,
-                            c_bar=cfg.vtrace_c, pg_rho_bar=cfg.vtrace_pg_rho)
-                targets, advantages = vt.vs, vt.pg_advantages
-            else:
-                advantages, targets = gae(rewards=rewards, values=values[:-1], bootstrap_value=values[-1],
-                                          discounts=discounts, lam=cfg.gae_lambda)
-            returns_norm.update(targets[mask].reshape(-1, 1))
+            out = self._evaluate(data["obs"], None, data["resets"], data["actions"])
+            targets, advantages = self._targets(data, out, slice(None), valid)
+        steps, envs = valid.shape
+        # [T, B] -> [1, T*B]: one "time step" of T*B columns, the shape the model and the loss take.
+        flat = {name: data[name].reshape(1, steps * envs, *data[name].shape[2:])
+                for name in ("actions", "behaviour_logp", "behaviour_values")}
+        flat["obs"] = {k: v[:-1].reshape(1, steps * envs, *v.shape[2:]) for k, v in data["obs"].items()}
+        flat["targets"], flat["advantages"] = targets.reshape(1, -1), advantages.reshape(1, -1)
+        flat["valid"] = valid.reshape(1, -1)
+        no_resets = torch.zeros_like(flat["valid"])
+        for _ in range(self.cfg.num_epochs):
+            for idx in torch.randperm(steps * envs).chunk(minibatches):
+                obs = {k: v[:, idx] for k, v in flat["obs"].items()}
+                out = self._evaluate(obs, None, no_resets[:, idx], flat["actions"][:, idx])
+                yield self._optimizer_step(out, flat, idx, flat["valid"][:, idx], flat["targets"][:, idx],
+                                           flat["advantages"][:, idx])
+
+    def _evaluate(self, obs: dict, state0: torch.Tensor | None, resets: torch.Tensor,
+                  actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model.evaluate(obs, state0, resets, actions, preprocessed=True,
+                                   symmetric_kl=self.cfg.exploration_loss == "symmetric_kl")
+
+    @torch.no_grad()
+    def _targets(self, data: dict, out: dict, cols: torch.Tensor | slice,
+                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """V-trace or GAE value targets (reward units) and advantages for ``cols`` of the batch, from the
+        model's output ``out`` over them (values of all ``T+1`` rows); the returns' statistics take the targets."""
+        cfg = self.cfg
+        values = self.model.returns_normalizer.denormalize(out["values"])  # [T+1, B] in reward units
+        rewards, discounts = data["rewards"][:, cols], data["discounts"][:, cols]
+        if cfg.advantage == "vtrace":
+            vt = vtrace(log_rhos=out["logp"] - data["behaviour_logp"][:, cols], discounts=discounts,
+                        rewards=rewards, values=values[:-1], bootstrap_value=values[-1], rho_bar=cfg.vtrace_rho,
+                        c_bar=cfg.vtrace_c, pg_rho_bar=cfg.vtrace_pg_rho)
+            targets, advantages = vt.vs, vt.pg_advantages
+        else:
+            advantages, targets = gae(rewards=rewards, values=values[:-1], bootstrap_value=values[-1],
+                                      discounts=discounts, lam=cfg.gae_lambda)
+        self.model.returns_normalizer.update(targets[mask].reshape(-1, 1))
+        return targets, advantages
+
+    def _optimizer_step(self, out: dict, data: dict, cols: torch.Tensor | slice, mask: torch.Tensor,
+                        targets: torch.Tensor, advantages: torch.Tensor) -> dict[str, float]:
+        """One optimizer step on a minibatch: ``out`` is the model's output on it, ``data[...][:, cols]`` its
+        behaviour, ``targets`` in reward units."""
+        cfg = self.cfg
+        returns_norm = self.model.returns_normalizer
+        with torch.no_grad():
             targets_n = returns_norm.normalize(targets)
             behaviour_values_n = returns_norm.normalize(data["behaviour_values"][:, cols])
             if cfg.normalize_advantages:
                 advantages = normalize_advantages(advantages, mask=mask)
-
-        loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=behaviour_logp, entropy=out["entropy"],
-                                  values=out["values"][:-1], behaviour_values=behaviour_values_n,
+        values_n = out["values"][: targets.shape[0]]
+        loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=data["behaviour_logp"][:, cols],
+                                  entropy=out["entropy"], values=values_n, behaviour_values=behaviour_values_n,
                                   value_targets=targets_n, advantages=advantages, mask=mask, coeffs=self.coeffs,
                                   symmetric_kl=out.get("symmetric_kl"))
         self.optimizer.zero_grad(set_to_none=True)

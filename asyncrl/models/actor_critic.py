@@ -136,12 +136,14 @@ class ActorCritic(nn.Module):
         """A time-major batch for the loss.
 
         obs ``[T+1, B, ...]`` (raw, or ``preprocess_for_training``'s output when ``preprocessed``), state0
-        ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's state before that step), actions ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and
-        ``values [T+1, B]`` (normalized: the raw head output); with ``symmetric_kl``, also ``symmetric_kl
-        [T, B]``, the policy's symmetric KL to the uniform one.
+        ``[B, S]`` or None, resets ``[T+1, B]`` bool (True zeroes the core's state before that step), actions
+        ``[T, B, A]``. Returns ``logp [T, B]``, ``entropy [T, B]`` and ``values [T+1, B]`` (normalized: the raw
+        head output); with ``symmetric_kl``, also ``symmetric_kl [T, B]``, the policy's symmetric KL to the
+        uniform one. Obs of ``T`` rows (no bootstrap row) give ``values [T, B]``: a feed-forward model's
+        minibatch of single transitions.
         """
         y, v, _ = self._body(obs, state0, resets, preprocessed)
-        dist: ActionDistribution = self.action_head(y[:-1])
+        dist: ActionDistribution = self.action_head(y[: actions.shape[0]])
         out = {
             "logp": dist.log_prob(actions),
             "entropy": dist.entropy(),
