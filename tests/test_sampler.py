@@ -27,10 +27,10 @@ class FakeClient:
         return handle
 
 
-def _sampler(terminate_at, truncate_at, num_envs=4, rollout=8, state_size=0):
+def _sampler(terminate_at, truncate_at, num_envs=4, rollout=8, state_size=0, **kwargs):
     cfg = EnvConfig(name="count", factory="tests.toy_envs:make_counting",
                     kwargs={"terminate_at": terminate_at, "truncate_at": truncate_at})
-    return Sampler(partial(make_counting, cfg), num_envs, rollout, FakeClient(), state_size)
+    return Sampler(partial(make_counting, cfg), num_envs, rollout, FakeClient(), state_size, **kwargs)
 
 
 def test_chunk_shapes_and_obs_continuity():
@@ -66,6 +66,16 @@ def test_truncation_bootstraps_from_the_final_observation_value():
     np.testing.assert_allclose(traj.final_values[4], 50.0)
     assert (traj.final_values[np.arange(8) != 4] == 0).all()
     assert (traj.obs["obs"][5, :, 0] == 0).all()
+
+
+def test_without_bootstrapping_a_truncation_asks_inference_for_no_final_value():
+    asked = {}
+    for bootstrap in (True, False):
+        sampler = _sampler(terminate_at=1000, truncate_at=5, bootstrap_truncated=bootstrap)
+        (traj,), _ = sampler.collect()
+        asked[bootstrap] = sampler.client.calls
+        assert traj.truncated[4].all() and traj.final_values[4].any() == bootstrap
+    assert asked[False] < asked[True]
 
 
 def test_rnn_state_is_recorded_at_chunk_start_and_reset_at_episode_start():

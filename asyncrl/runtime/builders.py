@@ -24,7 +24,7 @@ def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: 
     return Sampler(load_env_factory(cfg.env), cfg.runtime.num_envs, cfg.algo.rollout, client, state_size,
                    sampler_index=index, seed=cfg.seed, population_size=pop.size, resample_every=pop.resample_every,
                    mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate,
-                   num_groups=env_groups(cfg))
+                   num_groups=env_groups(cfg), bootstrap_truncated=cfg.algo.bootstrap_truncated)
 
 
 def env_groups(cfg: Config) -> int:

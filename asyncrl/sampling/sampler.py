@@ -94,10 +94,13 @@ class Sampler:
     def __init__(self, make_env: Callable[[int], gym.Env], num_envs: int, rollout: int, client: InferenceClient,
                  state_size: int, sampler_index: int = 0, seed: int = 0, population_size: int = 1,
                  resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0,
-                 num_groups: int = 2):
+                 num_groups: int = 2, bootstrap_truncated: bool = True):
+        """``bootstrap_truncated`` False: time-outs are trained on as terminal (``algo.bootstrap_truncated``), so
+        the value of a cut episode's last observation is not asked for."""
         if num_groups not in (1, 2):
             raise ValueError(f"num_groups={num_groups}: expected 1 or 2")
         self.client, self.rollout, self.index = client, rollout, sampler_index
+        self.bootstrap_truncated = bootstrap_truncated
         first = sampler_index * num_envs
         half = (num_envs + 1) // 2 if num_groups == 2 else num_envs
         self.groups: list[_Group] = []
@@ -233,7 +236,7 @@ class Sampler:
         b.truncated[t, c] = res.truncated
         b.valid[t, c] = res.valid
         state = out.rnn_state
-        if res.final_obs:
+        if res.final_obs and self.bootstrap_truncated:
             b.final_values[t, c] = self._final_values(g, res.final_obs, state)
         if state is not None:
             state = state.copy() if not state.flags.writeable else state
