@@ -163,15 +163,13 @@ class Learner:
         flat = {name: data[name].reshape(1, steps * envs, *data[name].shape[2:])
                 for name in ("actions", "behaviour_logp", "behaviour_values")}
         flat["obs"] = {k: v[:-1].reshape(1, steps * envs, *v.shape[2:]) for k, v in data["obs"].items()}
-        flat["targets"], flat["advantages"] = targets.reshape(1, -1), advantages.reshape(1, -1)
-        flat["valid"] = valid.reshape(1, -1)
-        no_resets = torch.zeros_like(flat["valid"])
+        targets, advantages, valid = (x.reshape(1, -1) for x in (targets, advantages, valid))
+        no_resets = torch.zeros_like(valid)
         for _ in range(self.cfg.num_epochs):
             for idx in torch.randperm(steps * envs).chunk(minibatches):
                 obs = {k: v[:, idx] for k, v in flat["obs"].items()}
                 out = self._evaluate(obs, None, no_resets[:, idx], flat["actions"][:, idx])
-                yield self._optimizer_step(out, flat, idx, flat["valid"][:, idx], flat["targets"][:, idx],
-                                           flat["advantages"][:, idx])
+                yield self._optimizer_step(out, flat, idx, valid[:, idx], targets[:, idx], advantages[:, idx])
 
     def _evaluate(self, obs: dict, state0: torch.Tensor | None, resets: torch.Tensor,
                   actions: torch.Tensor) -> dict[str, torch.Tensor]:
