@@ -31,6 +31,21 @@ def test_remote_inference_serves_two_samplers(tmp_path):
     assert summary["policy_lag"]["max"] <= cfg.algo.max_policy_lag
 
 
+def test_a_learner_bound_run_gives_every_sampler_its_turn(tmp_path):
+    """Ten epochs make the learner the bottleneck, so the samplers wait on backpressure and each free slot goes
+    to one of them. Served in a fixed order, sampler 0 took 75 of 79 collects here and sampler 1's envs sat idle."""
+    runtime = _runtime(tmp_path, "env=cartpole", "runtime.num_samplers=2", "runtime.num_envs=8", "algo.rollout=128",
+                       "algo.batch_size=2048", "algo.num_epochs=10", "algo.num_minibatches=32")
+    collects = {0: 0, 1: 0}
+    try:
+        while runtime.env_steps < 60_000:
+            for meta in runtime.poll().collected:
+                collects[meta.sampler_index] += 1
+    finally:
+        runtime.shutdown()
+    assert min(collects.values()) >= 0.4 * sum(collects.values()), collects
+
+
 def test_recurrent_policy_with_a_test_env_factory(tmp_path):
     cfg = load_config(["env=gym", "env.name=cue", "env.id=cue", "env.factory=tests.toy_envs:make_cue_memory",
                        "model.core=gru", "model.core_size=16", "runtime.num_envs=4", "algo.rollout=8",

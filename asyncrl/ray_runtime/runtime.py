@@ -82,8 +82,7 @@ class RayRuntime:
         self.membership = Membership(self.fleet, self.calls, self.faults) if self.clustered else None
         self.steps_per_collect = cfg.runtime.num_envs * spaces.num_agents * cfg.algo.rollout
         self.max_buffered = cfg.runtime.max_batches_ahead * cfg.algo.batch_size
-        for i in self.fleet.samplers:
-            self._fill_sampler(i)
+        self._fill_samplers()
 
     def _decide(self, cfg: Config, device: str, nodes) -> tuple[Config, Plan]:
         """What this machine (or cluster) decides: precision, inference, the layout; and the start line."""
@@ -110,12 +109,10 @@ class RayRuntime:
             else:
                 events.evaluated.extend(self.evaluations.result(ref, call.payload))
         if self.membership is not None:
-            for i in self.membership.check():
-                self._fill_sampler(i)
+            self.membership.check()  # a joining node's samplers have nothing in flight: the fill serves them first
         self.faults.check()
         self._submit_training()
-        for i in self.fleet.samplers:
-            self._fill_sampler(i)
+        self._fill_samplers()
         return events
 
     def _on_collect(self, ref: ray.ObjectRef, call: Call, events: Events) -> None:
@@ -154,12 +151,18 @@ class RayRuntime:
         fullest = max(self.queue.buffered_steps(pid) for pid in self.policy_ids)
         return fullest + in_flight < self.max_buffered
 
-    def _fill_sampler(self, i: int) -> None:
-        """driver -> sampler. Backpressure: a sampler works only while the learners are at most
-        ``runtime.max_batches_ahead`` batches behind."""
-        actor = self.fleet.samplers[i].actor
-        while self.calls.count("collect", i) < COLLECTS_IN_FLIGHT and self._room_for_collect():
-            meta, *trajectories = actor.collect.options(num_returns=1 + len(self.policy_ids)).remote()
+    def _fill_samplers(self) -> None:
+        """driver -> samplers. Backpressure: samplers work only while the learners are at most
+        ``runtime.max_batches_ahead`` batches behind. While there is room, the sampler with the fewest collects
+        in flight gets the next one: an idle sampler is served before a busy one gets a second call queued.
+        Served in a fixed order, the first sampler of a learner-bound run took nearly every free slot (75 of 79
+        collects, CartPole at 10 epochs) and the other's envs sat idle for dozens of versions."""
+        samplers = self.fleet.samplers
+        while self._room_for_collect():
+            i = min(samplers, key=lambda i: self.calls.count("collect", i), default=None)
+            if i is None or self.calls.count("collect", i) >= COLLECTS_IN_FLIGHT:
+                return
+            meta, *trajectories = samplers[i].actor.collect.options(num_returns=1 + len(self.policy_ids)).remote()
             self.calls.add(meta, "collect", i, dict(zip(self.policy_ids, trajectories, strict=True)))
             self.faults.heartbeats.busy(("sampler", i))
 
