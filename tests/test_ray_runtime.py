@@ -24,7 +24,7 @@ def _runtime(tmp_path, *overrides: str, restore=None) -> RayRuntime:
 
 def test_remote_inference_serves_two_samplers(tmp_path):
     cfg = load_config(["runtime=ray", "runtime.inference=remote", "runtime.num_samplers=2", "runtime.num_envs=4",
-                       f"run_dir={tmp_path}", "train.env_steps=8000", *QUIET])
+                       "algo.batch_size=1024", f"run_dir={tmp_path}", "train.env_steps=8000", *QUIET])
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["env_steps"] >= 8000
     assert summary["train_steps"] >= 6
