@@ -156,8 +156,8 @@ def test_population_larger_than_the_envs_of_a_single_agent_env_is_refused(tmp_pa
 
 def test_pbt_log_and_resume_keep_the_population(tmp_path):
     args = ["runtime=serial", "population.size=3", "pbt.enabled=true", "pbt.period=1000", "pbt.start_after=1000",
-            "pbt.mutation_rate=1.0", "runtime.num_samplers=1", "runtime.num_envs=6", "algo.rollout=32", "algo.batch_size=192",
-            f"run_dir={tmp_path}", *QUIET]
+            "pbt.mutation_rate=1.0", "runtime.num_samplers=1", "runtime.num_envs=6", "algo.rollout=32",
+            "algo.batch_size=192", f"run_dir={tmp_path}", *QUIET]
     train(load_config([*args, "train.env_steps=8000"]))
     log = [json.loads(line) for line in (tmp_path / "pbt_log.jsonl").read_text().splitlines()]
     assert len(log) >= 3 and {d["policy"] for d in log} == {0, 1, 2}

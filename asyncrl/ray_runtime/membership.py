@@ -26,16 +26,17 @@ class Membership:
         self.fleet, self.calls, self.faults = fleet, calls, faults
         self.next_check = time.monotonic() + NODE_CHECK_S
 
-    def check(self) -> list[int]:
-        """Follow the node list if it is time to; returns the samplers started (the runtime gives them work)."""
+    def check(self) -> None:
+        """Follow the node list if it is time to. Samplers started here have nothing in flight, so the runtime's
+        next fill serves them first."""
         if time.monotonic() < self.next_check:
-            return []
+            return
         self.next_check = time.monotonic() + NODE_CHECK_S
         from asyncrl.ray_runtime.cluster import alive_nodes
 
         nodes = alive_nodes()
         if not nodes:
-            return []
+            return
         fleet, plan = self.fleet, self.fleet.plan
         alive = {n.node_id for n in nodes}
         for node in {s.node for s in fleet.samplers.values()} - alive:
@@ -51,23 +52,19 @@ class Membership:
             self.faults.inference_gone(node)
         if plan.learner_node not in alive:
             plan.learner_node = learner_node(nodes).node_id  # where dead learners come back
-        started = []
         if not fleet.samplers:  # never none: one beside the learners, on the node that hosts them
-            started += self._start_samplers(plan.learner_node, 1)
+            self._start_samplers(plan.learner_node, 1)
         for node in nodes:
             if (count := added_samplers(plan, node, fleet.cfg)) > 0:
-                started += self._start_samplers(node.node_id, count)
+                self._start_samplers(node.node_id, count)
                 log.info("node %s joined the cluster with %d CPU(s): started %d sampler(s) there", node.node_id[:8],
                          node.cpus, count)
-        return started
 
-    def _start_samplers(self, node: str, count: int) -> list[int]:
+    def _start_samplers(self, node: str, count: int) -> None:
         fleet = self.fleet
         if fleet.cfg.runtime.inference == "remote" and node not in fleet.inference:
             fleet.inference[node] = fleet.new_inference(node)
             self.faults.inference_added(node)
-        started = []
         for _ in range(count):
-            started.append(fleet.add_sampler(node))
+            fleet.add_sampler(node)
             fleet.plan.samplers.append(node)
-        return started

@@ -109,7 +109,7 @@ class RayRuntime:
             else:
                 events.evaluated.extend(self.evaluations.result(ref, call.payload))
         if self.membership is not None:
-            self.membership.check()  # a joining node's samplers have nothing in flight: the fill serves them first
+            self.membership.check()
         self.faults.check()
         self._submit_training()
         self._fill_samplers()
@@ -158,13 +158,15 @@ class RayRuntime:
         Served in a fixed order, the first sampler of a learner-bound run took nearly every free slot (75 of 79
         collects, CartPole at 10 epochs) and the other's envs sat idle for dozens of versions."""
         samplers = self.fleet.samplers
+        in_flight = {i: self.calls.count("collect", i) for i in samplers}
         while self._room_for_collect():
-            i = min(samplers, key=lambda i: self.calls.count("collect", i), default=None)
-            if i is None or self.calls.count("collect", i) >= COLLECTS_IN_FLIGHT:
+            i = min(in_flight, key=in_flight.__getitem__, default=None)
+            if i is None or in_flight[i] >= COLLECTS_IN_FLIGHT:
                 return
             meta, *trajectories = samplers[i].actor.collect.options(num_returns=1 + len(self.policy_ids)).remote()
             self.calls.add(meta, "collect", i, dict(zip(self.policy_ids, trajectories, strict=True)))
             self.faults.heartbeats.busy(("sampler", i))
+            in_flight[i] += 1
 
     def _submit_training(self) -> None:
         """training queue -> learner: whole chunks of its own policy, ``algo.batch_size`` transitions."""
