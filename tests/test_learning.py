@@ -162,3 +162,28 @@ def test_a_linear_lr_schedule_reaches_zero_at_the_budget_and_a_constant_one_stay
     assert lrs == pytest.approx([1e-3, 5e-4, 0.0])
     constant = _toy_learner(lr=1e-3, budget_steps=48)
     assert [constant.train([_toy_chunk()])["stats/lr"] for _ in range(3)] == pytest.approx([1e-3] * 3)
+
+
+@pytest.mark.parametrize("core", ["none", "gru"])
+def test_a_batch_anchored_clip_keeps_its_range_for_a_stale_batch(core):
+    """algo.ppo_clip_anchor: a batch whose behaviour policy is far from the learner's (probabilities 0.05 against
+    the fresh model's 0.5, a ratio of 10) arrives wholly outside a clip centred on behaviour; centred on the
+    policy as the batch arrives, the first step's ratio is 1 and nothing is clipped."""
+    import dataclasses
+
+    import numpy as np
+
+    from asyncrl.config.schema import ModelConfig
+
+    chunk = _toy_chunk()
+    stale = dataclasses.replace(chunk, behaviour_logp=np.full_like(chunk.behaviour_logp, np.log(0.05)))
+
+    def clip_fraction(anchor: str) -> float:
+        # 24 transitions, three optimizer steps of 8 (shuffled transitions, or env columns with the GRU), each
+        # close to the weights the batch arrived to at lr 1e-4.
+        learner = _toy_learner(model=ModelConfig(mlp_layers=[8], core=core, core_size=8),
+                               ppo_clip_anchor=anchor, advantage="gae")
+        return learner.train([stale])["stats/clip_fraction"]
+
+    assert clip_fraction("behaviour") == 1.0
+    assert clip_fraction("batch") == 0.0

@@ -55,7 +55,8 @@ def appo_loss(
     ``losses/entropy`` and ``losses/kl`` report the unweighted mean entropy and KL estimate. Given
     ``symmetric_kl`` (per sample, to the uniform policy), the exploration term is Sample Factory's
     ``symmetric_kl`` instead of the entropy bonus: ``+ entropy_coeff * min(mean symmetric_kl, 30)``.
-    ``value_targets`` and ``advantages`` are treated as constants.
+    ``value_targets`` and ``advantages`` are treated as constants. ``behaviour_logp`` is the policy the ratio is
+    taken against and its clip centred on: the one that acted, or another (``algo.ppo_clip_anchor``).
     """
     assert logp.dim() == 2, f"logp must be time-major [T, B], got shape {tuple(logp.shape)}"
     for name, x in (

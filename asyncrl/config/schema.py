@@ -108,10 +108,15 @@ class AlgoConfig:
     advantage: str = "vtrace"  # vtrace | gae
     vtrace_rho: float = 1.0  # rho-bar: clip of importance weights in the value targets
     vtrace_c: float = 1.0  # c-bar: clip of the trace-cutting coefficients
-    vtrace_pg_rho: float = 1.0  # clip of importance weights in the policy-gradient advantages
+    vtrace_pg_rho: float = 1.0  # clip of importance weights in the policy-gradient advantages (GAE's too, anchored)
     gae_lambda: float = 0.95
     normalize_advantages: bool = True
     ppo_clip_ratio: float = 0.1  # ratio clipped to [1/(1+c), 1+c], as Sample Factory does
+    # The policy the PPO ratio is taken against, and so the centre of its clip. behaviour: the one that acted
+    # (Sample Factory's). batch: the learner's as the batch arrives (RLlib APPO's target policy): a batch trained
+    # several updates after it was collected keeps its whole clip range instead of arriving half clipped; the
+    # gap from behaviour to that policy is then an importance weight clipped at vtrace_pg_rho.
+    ppo_clip_anchor: str = "behaviour"
     ppo_clip_value: float = 1.0  # value clip around the behaviour value; 0 turns it off
     value_loss_coeff: float = 0.5
     # entropy: a bonus on the policy's entropy; symmetric_kl: a penalty on its symmetric KL to the uniform policy,
@@ -142,6 +147,7 @@ class AlgoConfig:
                "expected an integer >= 1")
         _choice("algo.advantage", self.advantage, ("vtrace", "gae"))
         _choice("algo.exploration_loss", self.exploration_loss, ("entropy", "symmetric_kl"))
+        _choice("algo.ppo_clip_anchor", self.ppo_clip_anchor, ("behaviour", "batch"))
         _choice("algo.lr_schedule", self.lr_schedule, ("constant", "linear"))
         for name in ("vtrace_rho", "vtrace_c", "vtrace_pg_rho", "ppo_clip_ratio", "reward_scale", "reward_clip"):
             _check(getattr(self, name) > 0, f"algo.{name}", getattr(self, name), "expected a number > 0")

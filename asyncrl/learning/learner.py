@@ -140,6 +140,10 @@ class Learner:
         """Minibatches of whole trajectory columns, whose targets come from the model as it is at each one:
         a recurrent core needs the time axis, and one minibatch of one epoch (VizDoom's default) is then a
         single forward pass."""
+        if self.cfg.ppo_clip_anchor == "batch":
+            with torch.no_grad():
+                data["anchor_logp"] = self._evaluate(data["obs"], data["rnn_state"], data["resets"],
+                                                     data["actions"])["logp"]
         for _ in range(self.cfg.num_epochs):
             # One minibatch is the whole batch: no gather copy of its frames.
             splits = torch.randperm(num_envs).chunk(minibatches) if minibatches > 1 else (slice(None),)
@@ -157,11 +161,13 @@ class Learner:
         hold a few envs' consecutive, correlated steps each; on LunarLander they left the policy hovering."""
         with torch.no_grad():
             out = self._evaluate(data["obs"], None, data["resets"], data["actions"])
+            if self.cfg.ppo_clip_anchor == "batch":
+                data["anchor_logp"] = out["logp"]
             targets, advantages = self._targets(data, out, slice(None), valid)
         steps, envs = valid.shape
         # [T, B] -> [1, T*B]: one "time step" of T*B columns, the shape the model and the loss take.
         flat = {name: data[name].reshape(1, steps * envs, *data[name].shape[2:])
-                for name in ("actions", "behaviour_logp", "behaviour_values")}
+                for name in ("actions", "behaviour_logp", "behaviour_values", "anchor_logp") if name in data}
         flat["obs"] = {k: v[:-1].reshape(1, steps * envs, *v.shape[2:]) for k, v in data["obs"].items()}
         targets, advantages, valid = (x.reshape(1, -1) for x in (targets, advantages, valid))
         no_resets = torch.zeros_like(valid)
@@ -192,6 +198,11 @@ class Learner:
         else:
             advantages, targets = gae(rewards=rewards, values=values[:-1], bootstrap_value=values[-1],
                                       discounts=discounts, lam=cfg.gae_lambda)
+            if "anchor_logp" in data:
+                # The ratio is taken against the anchor, so the step from behaviour to it is weighted here, as
+                # V-trace's clipped rho already weights its own advantages.
+                rho = torch.exp(data["anchor_logp"][:, cols] - data["behaviour_logp"][:, cols])
+                advantages = advantages * rho.clamp(max=cfg.vtrace_pg_rho)
         self.model.returns_normalizer.update(targets[mask].reshape(-1, 1))
         return targets, advantages
 
@@ -207,7 +218,9 @@ class Learner:
             if cfg.normalize_advantages:
                 advantages = normalize_advantages(advantages, mask=mask)
         values_n = out["values"][: targets.shape[0]]
-        loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=data["behaviour_logp"][:, cols],
+        # The ratio's reference: the policy that acted, or the one the batch arrived to (algo.ppo_clip_anchor).
+        reference_logp = data.get("anchor_logp", data["behaviour_logp"])[:, cols]
+        loss, metrics = appo_loss(logp=out["logp"], behaviour_logp=reference_logp,
                                   entropy=out["entropy"], values=values_n, behaviour_values=behaviour_values_n,
                                   value_targets=targets_n, advantages=advantages, mask=mask, coeffs=self.coeffs,
                                   symmetric_kl=out.get("symmetric_kl"))
