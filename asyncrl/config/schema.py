@@ -115,7 +115,9 @@ class AlgoConfig:
     # The policy the PPO ratio is taken against, and so the centre of its clip. behaviour: the one that acted
     # (Sample Factory's). batch: the learner's as the batch arrives (RLlib APPO's target policy): a batch trained
     # several updates after it was collected keeps its whole clip range instead of arriving half clipped; the
-    # gap from behaviour to that policy is then an importance weight clipped at vtrace_pg_rho.
+    # gap from behaviour to that policy is then an importance weight clipped at vtrace_pg_rho. Measured on the
+    # Gymnasium suite (experiments/gym_suite): Acrobot gains, LunarLander and MuJoCo lose (the clip on behaviour
+    # is their brake), so no family takes it by default.
     ppo_clip_anchor: str = "behaviour"
     ppo_clip_value: float = 1.0  # value clip around the behaviour value; 0 turns it off
     value_loss_coeff: float = 0.5
