@@ -10,7 +10,8 @@ VizDoom engine outlives its controller). RSS counts shared pages once per proces
 libraries, Ray's object store in /dev/shm, Sample Factory's shared tensors), so the sum overstates the
 physical footprint; `track_pss=True` also records the peak of the summed PSS, which splits shared pages
 among their users and so adds up to the real total (it reads smaps_rollup: slower per sample).
-Sampling misses spikes shorter than `interval_s`.
+Sampling misses spikes shorter than `interval_s`. Each sample also reads every process's CPU time, so
+`cpu_by_role()` says where the CPU went: seconds per role (`process_role`), up to the last sample of each process.
 """
 
 from __future__ import annotations
@@ -58,10 +59,29 @@ def private_bytes(pid: int) -> int:
     return 0
 
 
-def tree_memory(pid: int, extra_patterns: Iterable[str] = (), pss: bool = False) -> tuple[int, int, int]:
-    """(summed RSS bytes, summed PSS bytes or 0, number of processes) of the tree right now."""
+def process_role(proc: psutil.Process) -> str:
+    """What a process is, for CPU accounting: a VizDoom engine, a Ray actor by class (its process title is
+    `ray::Class.method` while it runs a call, `ray::Class` between calls), a Ray daemon, or its program name."""
+    try:
+        name = proc.name()
+        argv0 = (proc.cmdline() or [""])[0]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "gone"
+    if name.startswith("vizdoom"):
+        return "vizdoom engines"
+    if argv0.startswith("ray::"):
+        return argv0.split(".")[0].split()[0]
+    if name in ("raylet", "gcs_server") or "dashboard" in argv0:
+        return "ray daemons"
+    return name
+
+
+def tree_memory(pid: int, extra_patterns: Iterable[str] = (), pss: bool = False,
+                procs: list[psutil.Process] | None = None) -> tuple[int, int, int]:
+    """(summed RSS bytes, summed PSS bytes or 0, number of processes) of the tree right now (of ``procs``, the
+    tree as already listed, when given)."""
     rss = pss_total = n = 0
-    for proc in tree_processes(pid, extra_patterns):
+    for proc in tree_processes(pid, extra_patterns) if procs is None else procs:
         try:
             if pss:
                 info = proc.memory_full_info()
@@ -97,19 +117,44 @@ class PeakTreeMemory:
         self.peak_pss_bytes = 0
         self.peak_num_procs = 0
         self.num_samples = 0
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, user + system seconds at its last sample)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def sample(self) -> int:
         """Take one sample now and return its summed RSS."""
-        rss, pss, n = tree_memory(self.pid, self.extra_patterns, self.track_pss)
+        procs = tree_processes(self.pid, self.extra_patterns)
+        rss, pss, n = tree_memory(self.pid, pss=self.track_pss, procs=procs)
+        cpu = {}
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                # A Ray worker starts as `python`, idles as `ray::IDLE`, then takes its actor's title, which
+                # changes with the call it runs: once an actor's class is seen, it stays the role.
+                # A process that is exiting has no name left to read: it keeps the role it had.
+                seen = self._cpu.get(proc.pid, ("", 0.0))[0]
+                actor = seen.startswith("ray::") and seen != "ray::IDLE"
+                role = seen if actor else process_role(proc)
+                role = seen if role == "gone" and seen else role
+                cpu[proc.pid] = (role, times.user + times.system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
         with self._lock:
+            self._cpu.update(cpu)
             self.peak_bytes = max(self.peak_bytes, rss)
             self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
             self.peak_num_procs = max(self.peak_num_procs, n)
             self.num_samples += 1
         return rss
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds (user + system) per process role, summed over the processes sampled, largest first."""
+        with self._lock:
+            totals: dict[str, float] = {}
+            for role, seconds in self._cpu.values():
+                totals[role] = totals.get(role, 0.0) + seconds
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -225,7 +225,8 @@ def run_sample_factory(
     """Run one SF training to `frames` frames; return its figures (see `parse_sf_log`) plus
     `fps_mean_overall` (= fps_steady when the log allows it, else frames / wall_s), `peak_rss_bytes`
     (summed RSS of the whole tree, sampled every `interval_s`; counts shared memory once per process),
-    `peak_pss_bytes` (the same with shared pages split: the physical total), `wall_s` (spawn to exit,
+    `peak_pss_bytes` (the same with shared pages split: the physical total), `cpu_by_role` (CPU seconds per
+    process role, see proc_tree.process_role), `wall_s` (spawn to exit,
     startup included), `fps_wall` (frames / wall_s),
     `returncode`, `timed_out`, `cmd`, `log` (the captured output, kept in the experiment dir).
     `experiment_dir=None` uses a temporary directory that is removed afterwards. `resume`: continue the
@@ -279,6 +280,7 @@ def run_sample_factory(
             peak_rss_bytes=mem.peak_bytes,
             peak_pss_bytes=mem.peak_pss_bytes,
             peak_num_procs=mem.peak_num_procs,
+            cpu_by_role=mem.cpu_by_role(),
             wall_s=wall_s,
             returncode=proc.returncode,
             timed_out=timed_out,

@@ -63,18 +63,18 @@ LEVELS = {"doom_basic": (0.5, 0.75), "doom_defend_the_center": (10.0, 20.0)}
 
 
 def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO,
-                run_dir: Path | None = None, resume: bool = False) -> dict:
+                run_dir: Path | None = None, resume: bool = False, frameskip: int = FRAMESKIP) -> dict:
     """`python -m asyncrl.train <overrides>` for `frames` frames in a subprocess of its own session (so
     nothing it starts outlives it), from the checkout `repo` (another revision's worktree, say). ``run_dir``:
     keep the run there, with its TensorBoard events (else a temporary directory, without them). ``resume``:
     continue the run in ``run_dir`` from its latest checkpoint. Past ``timeout_s`` the run gets Ctrl-C (it
-    writes a final checkpoint)."""
+    writes a final checkpoint). ``frameskip``: the env's, to turn ``frames`` into agent steps."""
     with tempfile.TemporaryDirectory(prefix="asyncrl_bench_") as tmp:
         kept = run_dir is not None
         run_dir = Path(run_dir) if kept else Path(tmp)
         cmd = [sys.executable, "-m", "asyncrl.train", *overrides, f"run_dir={run_dir}",
                f"restart_behavior={'resume' if resume else 'overwrite'}",
-               f"train.env_steps={frames // FRAMESKIP}", "logging.wandb=disabled",
+               f"train.env_steps={frames // frameskip}", "logging.wandb=disabled",
                f"logging.tensorboard={'true' if kept else 'false'}"]
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -103,6 +103,7 @@ def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path 
         "reward_last": (summary.get("policies", {}).get("0") or {}).get("return_mean_last100"),
         "policy_lag_mean": (summary.get("policy_lag") or {}).get("mean"),
         "peak_rss_bytes": mem.peak_bytes, "peak_pss_bytes": mem.peak_pss_bytes, "wall_s": wall_s,
+        "cpu_by_role": mem.cpu_by_role(),
         "returncode": proc.returncode, "timed_out": timed_out, "time_breakdown": breakdown and breakdown.group(1),
         "cmd": " ".join(["python", *cmd[1:]]), "log_tail": None if proc.returncode == 0 else (out or "")[-3000:],
     }

@@ -82,3 +82,21 @@ def test_callable_in_this_process():
     result, mem = peak_memory_of_call(allocate, interval_s=0.05)
     assert result == 200 * MB
     assert mem.peak_bytes > psutil.Process().memory_info().rss + 150 * MB
+
+
+def test_cpu_by_role_counts_the_child_that_burns_cpu_and_not_the_one_that_sleeps():
+    """A child that spins for ~0.6 s of CPU shows under its program's name; a sleeping sibling adds next to
+    nothing, so the figure follows where the CPU went rather than how many processes there are."""
+    burn = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.6: pass'); time.sleep(0.5)"
+    code = textwrap.dedent(f"""
+        import subprocess, sys
+        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+        subprocess.run([sys.executable, "-c", {burn!r}], check=True)
+        sleeper.wait()
+    """)
+    rc, mem = peak_memory_of_command(_python(code), interval_s=0.1)
+    assert rc == 0
+    by_role = mem.cpu_by_role()
+    role = psutil.Process().name()  # this interpreter's program name, as the children's
+    assert set(by_role) == {role}, by_role
+    assert 0.5 < by_role[role] < 1.5, by_role

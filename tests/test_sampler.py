@@ -115,3 +115,51 @@ def test_collect_reports_where_its_time_went():
     assert all(s >= 0 for s in meta.timing.values())
     _, meta = sampler.collect()
     assert meta.timing["idle"] >= 0  # from the end of the first collect to the start of the second
+
+
+class _BackgroundCounting:
+    """A one-agent env that steps in the background (``step_async``/``step_wait``) and logs its calls."""
+
+    num_agents = 1
+
+    def __init__(self, name: str, log: list):
+        import gymnasium as gym
+
+        self.name, self.log, self.t, self._action = name, log, 0, None
+        self.observation_space = gym.spaces.Box(-1e6, 1e6, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None):  # noqa: ARG002
+        self.t = 0
+        return [np.zeros(1, dtype=np.float32)], [{}]
+
+    def step_async(self, actions):
+        self.log.append(("start", self.name))
+        self._action = int(actions[0])
+
+    def step_wait(self):
+        self.log.append(("wait", self.name))
+        self.t += 1
+        return [np.full(1, self.t, dtype=np.float32)], [float(self._action)], [False], [False], [{}]
+
+    def step(self, actions):
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self):
+        pass
+
+
+def test_env_group_starts_every_background_env_before_it_reads_any():
+    """Envs with step_async (VizDoom matches) all start their step first, so their simulators overlap; each
+    still gets its own action and returns its own result."""
+    from asyncrl.sampling.env_group import EnvGroup
+
+    log: list = []
+    group = EnvGroup(lambda i: _BackgroundCounting(f"env{i}", log), [0, 1, 2], [0, 1, 2])
+    group.reset()
+    res = group.step(np.array([1, 0, 1]))
+    assert log == [("start", "env0"), ("start", "env1"), ("start", "env2"),
+                   ("wait", "env0"), ("wait", "env1"), ("wait", "env2")]
+    assert res.rewards.tolist() == [1.0, 0.0, 1.0]
+    assert res.obs["obs"][:, 0].tolist() == [1.0, 1.0, 1.0]

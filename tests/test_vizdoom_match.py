@@ -109,6 +109,28 @@ def test_concurrent_matches_in_one_process_use_distinct_ports(make):
     assert all(m.restarts == 0 for m in matches)
 
 
+def test_a_samplers_matches_step_at_once_and_each_keeps_its_lockstep(make):
+    """EnvGroup starts every match's step before it reads any (step_async/step_wait): both matches' engines then
+    run at once, and each match still advances tic for tic."""
+    from asyncrl.sampling.env_group import EnvGroup
+
+    group = EnvGroup(lambda i: make(frameskip=4), [0, 1], [3, 4])
+    matches = group.envs
+    group.reset()
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        res = group.step([a for m in matches for a in random_actions(m, rng)])
+        assert res.valid.all() and not res.restarted
+    assert [p.game.get_episode_time() for m in matches for p in m._players] == [121] * 4
+    match = matches[0]
+    match.step_async(random_actions(match, rng))
+    with pytest.raises(RuntimeError, match="twice"):
+        match.step_async(random_actions(match, rng))
+    assert len(match.step_wait()[0]) == 2
+    with pytest.raises(RuntimeError, match="without step_async"):
+        match.step_wait()
+
+
 HOLDER = """
 import json, sys, time
 from asyncrl_envs.vizdoom.ports import acquire_port

@@ -19,6 +19,10 @@ Rules the sampler relies on (Sample Factory's ``MultiAgentEnv`` has the first on
   life): the episode's stats carry on, and the caller's reset continues the same game.
 - ``infos[i]["episode_return"]`` on the last step of an episode is the return its stats record, in place of
   the sum of the rewards trained on (Atari's unclipped score).
+
+An env that steps in the background may also offer ``step_async(actions[])`` (start the step, return at once)
+and ``step_wait()`` (its result, as ``step`` returns it): the sampler then starts all such envs of a group
+before it reads any, so their simulators run at the same time.
 """
 
 from __future__ import annotations

@@ -103,9 +103,16 @@ class EnvGroup:
         episodes: list[EndedEpisode] = []
         reset_envs: list[int] = []
         restarted: list[tuple[int, str]] = []
+        # Envs that can step in the background (a VizDoom match: its engines run on their own threads) all
+        # start first, so that one's engines run while another's results are read: one after the other, a
+        # sampler's matches would each leave the others' engines idle for a whole step.
+        started = [self._step_async(env, actions[e * k:(e + 1) * k]) for e, env in enumerate(self.envs)]
         for e, env in enumerate(self.envs):
             first = e * k
-            obs, rew, term, trunc, infos = env.step(list(actions[first:first + k]))
+            if started[e]:
+                obs, rew, term, trunc, infos = env.step_wait()
+            else:
+                obs, rew, term, trunc, infos = env.step(list(actions[first:first + k]))
             if any(info.get(RESTARTED) for info in infos):
                 # The env replaced a broken episode with a new one: drop it, train on none of this step.
                 terminated[first:first + k], valid[first:first + k] = True, False
@@ -142,6 +149,15 @@ class EnvGroup:
             next_obs.extend(self._as_dict(o) for o in obs)
         return StepResult(self._stack(next_obs), rewards, terminated, truncated, valid, final_obs, episodes,
                           reset_envs, restarted)
+
+    @staticmethod
+    def _step_async(env: MultiAgentEnv, actions: Sequence) -> bool:
+        """Start the env's step if it steps in the background (``step_async``/``step_wait``); False if not."""
+        start = getattr(env, "step_async", None)
+        if start is None:
+            return False
+        start(list(actions))
+        return True
 
     def set_reward_shaping(self, env: int, agent: int, coeffs: dict) -> bool:
         """Push one agent's shaping coefficients (PBT); False if the env has no shaping to set."""

@@ -202,6 +202,7 @@ class DoomMatch:
         self._lease: ports.PortLease | None = None
         self._episode_over = True
         self._closed = False
+        self._step_started: float | None = None  # monotonic time of a step_async not yet collected
 
     # ---- the multi-agent interface --------------------------------------------------------------------------
 
@@ -218,13 +219,29 @@ class DoomMatch:
         return obs, infos
 
     def step(self, actions: list[Any]):
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: list[Any]) -> None:
+        """Hand every player its action and return at once: the engines step while the caller starts other
+        matches (``EnvGroup`` steps all of a sampler's matches at once so). ``step_wait`` collects the step."""
         self._check_open()
         if self._episode_over:
             raise RuntimeError("DoomMatch.step() before reset() or after the episode ended: call reset()")
+        if self._step_started is not None:
+            raise RuntimeError("DoomMatch.step_async() twice without step_wait()")
         if len(actions) != self.num_agents:
             raise ValueError(f"expected {self.num_agents} actions (one per agent), got {len(actions)}")
+        self._submit_all("step", [{"action": a} for a in actions])
+        self._step_started = time.monotonic()
+
+    def step_wait(self):
+        """The step ``step_async`` started: per-agent lists as ``step`` returns them."""
+        if self._step_started is None:
+            raise RuntimeError("DoomMatch.step_wait() without step_async()")
+        started, self._step_started = self._step_started, None
         try:
-            results = self._call_all("step", [{"action": a} for a in actions], self.step_timeout)
+            results = self._gather("step", started, self.step_timeout)
         except _MatchFailure as e:
             obs, infos = self._restart(e)
             n = self.num_agents
@@ -300,11 +317,18 @@ class DoomMatch:
     def _call_all(self, method: str, kwargs: list[dict], timeout: float) -> list[Any]:
         """Run ``player.method(**kwargs[i])`` on every player's thread at once; raise ``_MatchFailure`` if one
         raises or they are not all done within ``timeout`` seconds."""
-        results = self._results
+        start = time.monotonic()
+        self._submit_all(method, kwargs)
+        return self._gather(method, start, timeout)
+
+    def _submit_all(self, method: str, kwargs: list[dict]) -> None:
         for worker, player, kw in zip(self._workers, self._players, kwargs, strict=True):
             worker.submit(getattr(player, method), **kw)
+
+    def _gather(self, method: str, start: float, timeout: float) -> list[Any]:
+        """Every player's result of the call submitted at ``start``, in player order."""
+        results = self._results
         out: list[Any] = [None] * len(self._players)
-        start = time.monotonic()
         deadline = start + timeout
         for _ in range(len(out)):
             try:
@@ -382,7 +406,7 @@ class DoomMatch:
                 log.warning("match %s: %d player thread(s) stuck after their engines were killed; abandoned",
                             self.spec.name, still)
         self._players, self._workers, self._barrier = [], [], None
-        self._episode_over = True
+        self._episode_over, self._step_started = True, None
         if self._lease is not None:
             self._lease.release()
             self._lease = None
