@@ -110,6 +110,36 @@ def test_single_agent_envs_are_dealt_to_policies_once():
     assert meta.steps_per_policy == {0: 4, 1: 4, 2: 8, 3: 8}
 
 
+def test_draws_per_sampler_line_up_across_its_envs_and_stay_uniform():
+    """draw_per=sampler: every env's n-th episode gets the sampler's n-th draw, whichever env ends first; over
+    many draws each seat still sees every policy about equally. Per env (the default) the envs differ."""
+    mapping = PolicyMapping(num_envs=3, num_agents=2, population_size=4, seed=3, draw_per="sampler")
+    seen = []
+    for _ in range(400):
+        for env in (2, 0, 1):  # not in slot order: the draw follows the episode number, not who asks first
+            mapping.episode_ended(env)
+        rows = mapping.policy_of.reshape(3, 2)
+        assert (rows == rows[0]).all(), rows
+        seen.append(rows[0].copy())
+    assert len(mapping._shared) == 1  # draws every env is past are dropped
+    counts = np.bincount(np.concatenate(seen), minlength=4) / (2 * len(seen))
+    assert np.all(np.abs(counts - 0.25) < 0.05), counts
+    mapping.episode_ended(0)  # env 0 runs ahead: env 1 gets the same draw when it gets there
+    ahead = mapping.policy_of[0:2].copy()
+    mapping.episode_ended(1)
+    assert (mapping.policy_of[2:4] == ahead).all()
+
+    per_env = PolicyMapping(num_envs=3, num_agents=2, population_size=4, seed=3)
+    differ = 0
+    for _ in range(50):
+        for env in range(3):
+            per_env.episode_ended(env)
+        differ += not (per_env.policy_of.reshape(3, 2) == per_env.policy_of[:2]).all()
+    assert differ > 40
+    with pytest.raises(ValueError, match="draw_per"):
+        PolicyMapping(num_envs=3, num_agents=2, population_size=4, draw_per="match")
+
+
 def test_opponent_snapshots_play_slots_but_are_never_trained():
     mapping = PolicyMapping(num_envs=200, num_agents=2, population_size=2, opponent_rate=0.5, seed=1)
     mapping.set_opponents([OPPONENT_ID_BASE, OPPONENT_ID_BASE + 1])

@@ -273,12 +273,16 @@ class PopulationConfig:
     In a single-agent env each env is played by one policy for the whole run (env ``i`` by policy
     ``i % size``). In a multi-agent env each agent slot is mapped to a policy, and the mapping of an env is
     drawn again (uniformly, with repetition) after every ``resample_every`` of its episodes, so policies meet
-    each other; ``mix_in_one_env=false`` lets one policy play every slot of an env.
+    each other; ``mix_in_one_env=false`` lets one policy play every slot of an env. ``draw_per=sampler``: the
+    envs of a sampler share each draw (the n-th episode of every env of the sampler gets the sampler's n-th
+    draw), so a policy plays the same seat in all of them and one forward serves all its slots; the draws stay
+    uniform, only their spread across a sampler's envs at one time narrows (Sample Factory draws per env).
     """
 
     size: int = 1
     resample_every: int = 1  # episodes of an env between redraws of its agent -> policy mapping
     mix_in_one_env: bool = True
+    draw_per: str = "env"  # env | sampler: who shares one draw of the slot -> policy mapping
     # Opponent pool (multi-agent only): frozen past snapshots of the population play some agent slots.
     opponent_pool_size: int = 0  # snapshots kept; 0 turns the pool off
     snapshot_every: int = 200_000  # env steps of a policy between its snapshots
@@ -290,6 +294,7 @@ class PopulationConfig:
         _check(self.size >= 1, "population.size", self.size, "expected an integer >= 1")
         _check(self.resample_every >= 1, "population.resample_every", self.resample_every,
                "expected an integer >= 1")
+        _choice("population.draw_per", self.draw_per, ("env", "sampler"))
         _check(self.opponent_pool_size >= 0, "population.opponent_pool_size", self.opponent_pool_size,
                "expected an integer >= 0")
         _check(self.snapshot_every >= 1, "population.snapshot_every", self.snapshot_every,

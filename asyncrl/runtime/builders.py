@@ -23,7 +23,7 @@ def build_sampler(cfg: Config, index: int, client: InferenceClient, state_size: 
     pop = cfg.population
     return Sampler(load_env_factory(cfg.env), cfg.runtime.num_envs, cfg.algo.rollout, client, state_size,
                    sampler_index=index, seed=cfg.seed, population_size=pop.size, resample_every=pop.resample_every,
-                   mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate,
+                   mix_in_one_env=pop.mix_in_one_env, opponent_rate=pop.opponent_rate, draw_per=pop.draw_per,
                    num_groups=env_groups(cfg), bootstrap_truncated=cfg.algo.bootstrap_truncated)
 
 

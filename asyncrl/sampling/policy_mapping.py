@@ -3,9 +3,10 @@
 Single-agent envs: env ``i`` (global index) is played by policy ``i % size`` for the whole run, so every
 policy gets the same share of the samplers. Multi-agent envs: each env draws a policy per slot (or one for
 all its slots when ``mix_in_one_env`` is off) and draws again after every ``resample_every`` of its episodes,
-so that policies meet each other. With an opponent pool, each slot but the first of an env is played by a
-frozen snapshot with probability ``opponent_rate``; slot 0 always belongs to the population, so every
-episode trains somebody.
+so that policies meet each other; with ``draw_per="sampler"`` the n-th episode of every env of the sampler
+gets the same (n-th) draw, so a policy's slots line up across the envs and one forward pass serves them. With
+an opponent pool, each slot but the first of an env is played by a frozen snapshot with probability
+``opponent_rate``; slot 0 always belongs to the population, so every episode trains somebody.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ def is_opponent(policy_id: int) -> bool:
 class PolicyMapping:
     def __init__(self, num_envs: int, num_agents: int, population_size: int, first_env: int = 0,
                  resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0,
-                 seed: int = 0):
+                 seed: int = 0, draw_per: str = "env"):
+        if draw_per not in ("env", "sampler"):
+            raise ValueError(f"draw_per={draw_per!r}: expected env or sampler")
         self.num_envs, self.num_agents, self.size = num_envs, num_agents, population_size
+        self.draw_per = draw_per
+        self._shared: dict[int, np.ndarray] = {}  # draw_per="sampler": episode number -> the draw for it
         self.resample_every, self.mix, self.opponent_rate = resample_every, mix_in_one_env, opponent_rate
         self.rng = np.random.default_rng(seed)
         self.opponents: list[int] = []  # snapshot ids that may be drawn
@@ -40,6 +45,18 @@ class PolicyMapping:
         return slice(env * self.num_agents, (env + 1) * self.num_agents)
 
     def _draw(self, env: int) -> None:
+        if self.draw_per == "env":
+            self.policy_of[self.slots(env)] = self._new_draw()
+            return
+        n = int(self._episodes[env])
+        if n not in self._shared:
+            self._shared[n] = self._new_draw()
+        self.policy_of[self.slots(env)] = self._shared[n]
+        # Draws no env can ask for again (every env is past them) are dropped.
+        for old in [m for m in self._shared if m < self._episodes.min()]:
+            del self._shared[old]
+
+    def _new_draw(self) -> np.ndarray:
         k = self.num_agents
         if self.mix:
             ids = self.rng.integers(0, self.size, size=k)
@@ -49,7 +66,7 @@ class PolicyMapping:
             for a in range(1, k):
                 if self.rng.random() < self.opponent_rate:
                     ids[a] = self.opponents[self.rng.integers(len(self.opponents))]
-        self.policy_of[self.slots(env)] = ids
+        return ids
 
     def episode_ended(self, env: int) -> bool:
         """Count an episode of ``env``; returns True if its slots were drawn again."""

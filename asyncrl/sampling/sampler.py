@@ -94,7 +94,7 @@ class Sampler:
     def __init__(self, make_env: Callable[[int], gym.Env], num_envs: int, rollout: int, client: InferenceClient,
                  state_size: int, sampler_index: int = 0, seed: int = 0, population_size: int = 1,
                  resample_every: int = 1, mix_in_one_env: bool = True, opponent_rate: float = 0.0,
-                 num_groups: int = 2, bootstrap_truncated: bool = True):
+                 num_groups: int = 2, bootstrap_truncated: bool = True, draw_per: str = "env"):
         """``bootstrap_truncated`` False: time-outs are trained on as terminal (``algo.bootstrap_truncated``), so
         the value of a cut episode's last observation is not asked for."""
         if num_groups not in (1, 2):
@@ -115,7 +115,8 @@ class Sampler:
         self.action_spec = ActionSpec.from_space(self.groups[0].envs.action_space)
         self.state_size = state_size
         self.mapping = PolicyMapping(num_envs, self.num_agents, population_size, first, resample_every,
-                                     mix_in_one_env, opponent_rate, seed=seed * 7919 + sampler_index)
+                                     mix_in_one_env, opponent_rate, seed=seed * 7919 + sampler_index,
+                                     draw_per=draw_per)
         self.shaping: dict[int, dict] = {}  # policy -> reward-shaping coefficients pushed by PBT
         # Both groups write their columns of one chunk, so the chunk leaves without a concatenation copy.
         self.buf = self._new_buffers()
