@@ -139,6 +139,20 @@ def test_draws_per_sampler_line_up_across_its_envs_and_stay_uniform():
     with pytest.raises(ValueError, match="draw_per"):
         PolicyMapping(num_envs=3, num_agents=2, population_size=4, draw_per="match")
 
+    # A snapshot that leaves the pool is replaced in the shared draws too, by one stand-in for all their envs.
+    pooled = PolicyMapping(num_envs=3, num_agents=2, population_size=2, opponent_rate=1.0, seed=4,
+                           draw_per="sampler")
+    pooled.set_opponents([OPPONENT_ID_BASE, OPPONENT_ID_BASE + 1, OPPONENT_ID_BASE + 2])
+    for _ in range(20):
+        pooled.episode_ended(0)  # env 0 runs ahead: the draws it made wait in the shared store for envs 1, 2
+    dropped = int(pooled.policy_of[1])
+    pooled.set_opponents([p for p in pooled.opponents if p != dropped])
+    for env in (1, 2):
+        for _ in range(20):
+            pooled.episode_ended(env)
+        assert dropped not in pooled.policy_of
+    assert (pooled.policy_of.reshape(3, 2) == pooled.policy_of[:2]).all()
+
 
 def test_opponent_snapshots_play_slots_but_are_never_trained():
     mapping = PolicyMapping(num_envs=200, num_agents=2, population_size=2, opponent_rate=0.5, seed=1)

@@ -78,9 +78,17 @@ class PolicyMapping:
 
     def set_opponents(self, snapshot_ids: list[int]) -> None:
         """The pool changed: later draws pick from these. A slot held by a dropped snapshot gets another
-        snapshot at once (it is never trained on, so a switch mid-episode costs nothing)."""
+        snapshot at once (it is never trained on, so a switch mid-episode costs nothing); so does a shared draw
+        (``draw_per="sampler"``) kept for envs that have not reached it yet, the same one for all its envs."""
         self.opponents = list(snapshot_ids)
-        for slot, pid in enumerate(self.policy_of):
-            if is_opponent(int(pid)) and int(pid) not in self.opponents:
-                self.policy_of[slot] = (self.opponents[self.rng.integers(len(self.opponents))] if self.opponents
-                                        else self.rng.integers(0, self.size))
+        replacement: dict[int, int] = {}  # dropped snapshot -> its stand-in, so shared draws stay shared
+
+        def stand_in(pid: int) -> int:
+            pick = int(self.opponents[self.rng.integers(len(self.opponents))] if self.opponents
+                       else self.rng.integers(0, self.size))
+            return replacement.setdefault(pid, pick) if self.draw_per == "sampler" else pick
+
+        for ids in (self.policy_of, *self._shared.values()):
+            for i, pid in enumerate(ids):
+                if is_opponent(int(pid)) and int(pid) not in self.opponents:
+                    ids[i] = stand_in(int(pid))
