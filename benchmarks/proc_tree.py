@@ -59,14 +59,15 @@ def private_bytes(pid: int) -> int:
     return 0
 
 
-def process_role(proc: psutil.Process) -> str:
+def process_role(proc: psutil.Process) -> str | None:
     """What a process is, for CPU accounting: a VizDoom engine, a Ray actor by class (its process title is
-    `ray::Class.method` while it runs a call, `ray::Class` between calls), a Ray daemon, or its program name."""
+    `ray::Class.method` while it runs a call, `ray::Class` between calls), a Ray daemon, or its program name;
+    None if it is exiting and its name can no longer be read."""
     try:
         name = proc.name()
         argv0 = (proc.cmdline() or [""])[0]
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return "gone"
+        return None
     if name.startswith("vizdoom"):
         return "vizdoom engines"
     if argv0.startswith("ray::"):
@@ -131,12 +132,13 @@ class PeakTreeMemory:
             try:
                 times = proc.cpu_times()
                 # A Ray worker starts as `python`, idles as `ray::IDLE`, then takes its actor's title, which
-                # changes with the call it runs: once an actor's class is seen, it stays the role.
-                # A process that is exiting has no name left to read: it keeps the role it had.
+                # changes with the call it runs: once an actor's class is seen, it stays the role. A process
+                # that is exiting has no name left to read: it keeps the role it had.
                 seen = self._cpu.get(proc.pid, ("", 0.0))[0]
-                actor = seen.startswith("ray::") and seen != "ray::IDLE"
-                role = seen if actor else process_role(proc)
-                role = seen if role == "gone" and seen else role
+                if seen.startswith("ray::") and seen != "ray::IDLE":
+                    role = seen
+                else:
+                    role = process_role(proc) or seen or "exited"
                 cpu[proc.pid] = (role, times.user + times.system)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue

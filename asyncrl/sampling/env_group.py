@@ -71,6 +71,8 @@ class EnvGroup:
         self._lengths = np.zeros(n, dtype=np.int64)
         self._live = np.ones(n, dtype=bool)  # the agent's episode has not ended yet
         self._seeds = list(seeds)
+        # Envs that step in the background (``step_async``/``step_wait``; a VizDoom match), found once here.
+        self._background = [callable(getattr(env, "step_async", None)) for env in self.envs]
 
     def __len__(self) -> int:
         """Slots: agents of all envs."""
@@ -106,10 +108,12 @@ class EnvGroup:
         # Envs that can step in the background (a VizDoom match: its engines run on their own threads) all
         # start first, so that one's engines run while another's results are read: one after the other, a
         # sampler's matches would each leave the others' engines idle for a whole step.
-        started = [self._step_async(env, actions[e * k:(e + 1) * k]) for e, env in enumerate(self.envs)]
+        for e, env in enumerate(self.envs):
+            if self._background[e]:
+                env.step_async(list(actions[e * k:(e + 1) * k]))
         for e, env in enumerate(self.envs):
             first = e * k
-            if started[e]:
+            if self._background[e]:
                 obs, rew, term, trunc, infos = env.step_wait()
             else:
                 obs, rew, term, trunc, infos = env.step(list(actions[first:first + k]))
@@ -149,15 +153,6 @@ class EnvGroup:
             next_obs.extend(self._as_dict(o) for o in obs)
         return StepResult(self._stack(next_obs), rewards, terminated, truncated, valid, final_obs, episodes,
                           reset_envs, restarted)
-
-    @staticmethod
-    def _step_async(env: MultiAgentEnv, actions: Sequence) -> bool:
-        """Start the env's step if it steps in the background (``step_async``/``step_wait``); False if not."""
-        start = getattr(env, "step_async", None)
-        if start is None:
-            return False
-        start(list(actions))
-        return True
 
     def set_reward_shaping(self, env: int, agent: int, coeffs: dict) -> bool:
         """Push one agent's shaping coefficients (PBT); False if the env has no shaping to set."""
