@@ -16,6 +16,7 @@ Where we differ from SF on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -61,6 +62,7 @@ class DoomEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
     recovers_engine = True  # a match's players leave recovery to the match
+    silent_engine = False  # a network player's engine prints its connection progress: started silent
 
     def __init__(self, spec: DoomSpec, frameskip: int = 4, width: int = 128, height: int = 72,
                  render_resolution: str = "160X120", num_bots: int | None = None, doom_map: str | None = None,
@@ -144,7 +146,8 @@ class DoomEnv(gym.Env):
         before = set(lifecycle.engine_pids()) if self.recovers_engine else set()
         for attempt in range(3):
             try:
-                game.init()
+                with lifecycle.engines_started_silent() if self.silent_engine else contextlib.nullcontext():
+                    game.init()
                 break
             except Exception as e:  # vizdoom raises its own exception types; a busy machine can time out
                 if attempt == 2:

@@ -187,6 +187,48 @@ def prepare_engine_start() -> str:
     return os.path.join(tempfile.gettempdir(), f"asyncrl-vizdoom-{os.getuid()}.ini")
 
 
+_silence_lock = threading.Lock()
+_silence_depth = 0
+_saved_fds: tuple[int, int] | None = None
+
+
+@contextlib.contextmanager
+def engines_started_silent():
+    """Engines started inside this block write their stdout and stderr to /dev/null for their whole life.
+
+    A network player's engine prints its connection progress ("Waiting for players", "Contacting host",
+    "Found AI1 ...") on its own stdout/stderr, whatever ``console_enabled`` says, and inherits them from this
+    process (Ray forwards a sampler's to the driver's console): a healthy duel would fill a user's stderr with
+    lines they cannot act on. vizdoom forks the engine inside ``init()`` and offers no hook, so this process's
+    fds 1 and 2 point to /dev/null while the engine forks. The players of a match start at the same time in
+    threads, so the fds are swapped by the first and restored by the last. What this process itself writes
+    during the block (a second or so) is lost too; ``init`` errors are exceptions, not lost.
+    """
+    global _silence_depth, _saved_fds
+    with _silence_lock:
+        if _silence_depth == 0:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            _saved_fds = (os.dup(1), os.dup(2))
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.close(null)
+        _silence_depth += 1
+    try:
+        yield
+    finally:
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0 and _saved_fds is not None:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                for fd, saved in zip((1, 2), _saved_fds, strict=True):
+                    os.dup2(saved, fd)
+                    os.close(saved)
+                _saved_fds = None
+
+
 class _HangWatch:
     """One daemon thread per process that SIGKILLs the engine of any env whose engine call has been blocked
     for longer than its ``step_timeout``: the blocked call then raises, and the env recovers as from a crash.

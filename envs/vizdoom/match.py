@@ -96,6 +96,7 @@ class _Player(DoomEnv):
     """One agent of a match: a ``DoomEnv`` that hosts or joins a network game and reports match stats."""
 
     recovers_engine = False  # a dead or hung player breaks the whole match: DoomMatch restarts it
+    silent_engine = True  # lifecycle.engines_started_silent: the connection chatter is no user's business
 
     def __init__(self, match: MatchSpec, player_id: int, num_players: int, port: int, barrier, *,
                  frameskip: int, num_bots: int, timelimit_minutes: float, respawn_delay: int,
