@@ -69,6 +69,17 @@ def test_registry_and_factory_arguments():
         make_env(SimpleNamespace(id="doom_duel", frameskip=4, kwargs={}), 0)
 
 
+def test_the_duel_against_a_bot_has_the_duel_players_spaces():
+    # experiment=doom_duel_bots trains the policy that experiment=doom_duel_selfplay starts from (train.init_from).
+    vs_bot, duel = make_env(cfg(2, "doom_duel_bots"), 0), make_match(cfg(2), 0)
+    try:
+        assert vs_bot.observation_space == duel.observation_space and vs_bot.action_space == duel.action_space
+        assert vs_bot.num_bots == 1
+    finally:
+        vs_bot.close()
+        duel.close()
+
+
 def test_two_player_match_steps_in_its_spaces(make):
     match = make(frameskip=4)
     assert match.num_agents == 2
@@ -253,3 +264,29 @@ def test_agent_and_bot_match_reports_frags_and_deaths(make):
     obs, _ = match.reset()  # removebots + addbot again
     match.step(random_actions(match, rng))
     assert match._players[0]._last_vars["PLAYER_COUNT"] == 2.0
+
+
+_QUIET_MATCH = """
+import sys
+from asyncrl_envs.vizdoom import DoomMatch, get_match_spec
+print("before", file=sys.stderr, flush=True)
+match = DoomMatch(get_match_spec("doom_duel"), frameskip=4, timelimit_minutes=0.05)
+match.reset(seed=1)
+for _ in range(10):
+    match.step([match.action_space.sample() for _ in range(2)])
+match.close()
+print("after", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("silent", [True, False])
+def test_a_match_starts_its_engines_without_a_word_on_stdout_or_stderr(silent):
+    # The engines' network start-up chatter ("Waiting for players", "Contacting host") is nothing a user can act
+    # on; without the silencing (silent=False) it is there, so this test sees what it claims to remove.
+    code = _QUIET_MATCH if silent else "from asyncrl_envs.vizdoom import match\nmatch._Player.silent_engine = False\n" + _QUIET_MATCH
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if silent:
+        assert done.stderr == "before\nafter\n" and done.stdout == ""
+    else:
+        assert "Contacting host" in done.stdout + done.stderr
