@@ -36,7 +36,7 @@ def make_env(cfg: Any, env_index: int) -> DoomEnv:
 
     width, height      size after the resize (default 128 x 72, SF's res_w x res_h)
     render_resolution  what the engine renders (default "160X120"; SF's wide_aspect_ratio is "256X144")
-    num_bots           bots in doom_deathmatch (default the spec's 7)
+    num_bots           bots in doom_deathmatch and doom_duel_bots (default the spec's: 7 and 1)
     doom_map           e.g. "map02" (default the .cfg's map)
     pin_core           pin this process and its engines to this core (int), or None (default): no pinning
     step_timeout       seconds a step may block before the engine counts as hung, is killed and replaced

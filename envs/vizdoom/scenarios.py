@@ -99,6 +99,8 @@ _FULL_DISCRETIZED = (  # SF doom_action_space_full_discretized(with_use=False)
     buttons("SPEED"),
     delta("TURN_LEFT_RIGHT_DELTA", 21, -12.5, 12.5),
 )
+# SF's full_discretized(with_use=True): its duel and duel_bots actions (USE opens the doors of its maps).
+_FULL_DISCRETIZED_WITH_USE = _FULL_DISCRETIZED[:5] + (buttons("USE"),) + _FULL_DISCRETIZED[5:]
 # SF's dwango5/ssl2 .cfg variables (the measurements, the shaping and the multiplayer stats read them).
 _DEATHMATCH_VARS = (
     "POSITION_X", "POSITION_Y", "ANGLE", "SELECTED_WEAPON", "SELECTED_WEAPON_AMMO", "HEALTH", "ARMOR", "USER2",
@@ -139,6 +141,14 @@ _SPECS = [
              game_vars=_DEATHMATCH_VARS, shaping="deathmatch", true_objective="frags", measurements=True,
              stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
              num_bots=7),
+    # 1 agent + 1 built-in bot: SF's doom_duel_bots on the duel's map (cig.wad map01, SF's ssl2.wad is not in
+    # the wheel), with the duel player's actions and measurements, so a policy trained here plays doom_duel
+    # unchanged (the duel recipe's first stage). SF's V0 shaping, frags as the true objective, 4 minutes.
+    DoomSpec("doom_duel_bots", "cig.cfg", _FULL_DISCRETIZED_WITH_USE, timeout=4 * 60 * 35,
+             render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
+             game_vars=_DEATHMATCH_VARS, shaping="deathmatch", true_objective="frags", measurements=True,
+             stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
+             num_bots=1),
     # Wheel scenarios that SF does not define: SF-style action spaces, our choices of scale and timeout.
     DoomSpec("doom_take_cover", "take_cover.cfg", (buttons("MOVE_LEFT", "MOVE_RIGHT"),), reward_scale=0.01,
              timeout=2100, render=_NO_HUD, game_vars=("HEALTH",), origin="ours"),
@@ -177,7 +187,7 @@ class MatchSpec:
 # full_discretized(with_use=True) actions, measurements, V1 shaping, win as the true objective. The wheel's
 # multi_duel.wad is a bare corridor with a rocket launcher given on spawn: no weapons, items or map to learn.
 _DUEL_PLAYER = DoomSpec(
-    "doom_duel", "cig.cfg", _FULL_DISCRETIZED[:5] + (buttons("USE"),) + _FULL_DISCRETIZED[5:],
+    "doom_duel", "cig.cfg", _FULL_DISCRETIZED_WITH_USE,
     render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
     game_vars=_DEATHMATCH_VARS, true_objective="frags", measurements=True,
     stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
