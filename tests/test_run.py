@@ -8,9 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from asyncrl.config.loader import load_config
-from asyncrl.outputs.checkpoint import CheckpointError, CheckpointManager, load_checkpoint_file
+from asyncrl.outputs.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    initial_weights,
+    load_checkpoint_file,
+)
 from asyncrl.training.trainer import train
 
 QUIET = ["logging.wandb=disabled", "logging.tensorboard=false"]
@@ -117,6 +123,44 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path):
     assert "\n" not in message and "(64, 4)" in message and "(32, 4)" in message
     # The refused resume leaves the run's config.yaml describing its checkpoints, so eval/export still work.
     assert "- 64" in (tmp_path / "config.yaml").read_text() and "- 32" not in (tmp_path / "config.yaml").read_text()
+
+
+def test_init_from_starts_every_policy_from_the_source_weights_with_fresh_counters(tmp_path):
+    source_dir, seeded_dir = tmp_path / "source", tmp_path / "seeded"
+    args = ["runtime=serial", "runtime.num_envs=4", *QUIET]
+    train(load_config([*args, f"run_dir={source_dir}", "train.env_steps=2000"]))
+    source = CheckpointManager(source_dir / "checkpoints", 3).load_latest()["learners"][0]["model"]
+    states = initial_weights(str(source_dir), [0, 1])
+    assert set(states) == {0, 1} and all(set(s) == {"model"} for s in states.values())
+    from asyncrl.runtime.serial import SerialRuntime
+
+    cfg = load_config([*args, "population.size=2", f"train.init_from={source_dir}"])
+    runtime = SerialRuntime(cfg, states)
+    try:
+        for pid in (0, 1):
+            learner = runtime.learners[pid]
+            weights = learner.model.state_dict()
+            assert all(torch.equal(weights[k], source[k]) for k in source), pid  # normalizer buffers included
+            assert learner.version == 0 and learner.env_steps == 0 and not learner.optimizer.state
+    finally:
+        runtime.shutdown()
+    # Through train(): the run starts at 0 env steps from the source's weights and says so; a resume ignores it.
+    checkpoint_file = CheckpointManager(source_dir / "checkpoints", 3).paths()[-1]
+    summary = train(load_config([*args, f"run_dir={seeded_dir}", "train.env_steps=1000",
+                                 f"train.init_from={checkpoint_file}"]))
+    assert summary["status"] == "completed" and summary["env_steps"] < 2000
+    assert "start from the weights of" in (seeded_dir / "train.log").read_text()
+    resumed = train(load_config([*args, f"run_dir={seeded_dir}", "train.env_steps=2000",
+                                 f"train.init_from={tmp_path / 'gone'}"]))  # not read: the run has its own
+    assert resumed["env_steps"] >= 2000
+
+
+def test_init_from_a_path_without_a_checkpoint_is_refused_in_one_line(tmp_path):
+    args = ["runtime=serial", f"run_dir={tmp_path / 'run'}", "train.env_steps=1000", *QUIET]
+    for source, why in ((tmp_path / "nope", "does not exist"), (tmp_path, "holds no checkpoint")):
+        with pytest.raises(CheckpointError, match=why) as err:
+            train(load_config([*args, f"train.init_from={source}"]))
+        assert "\n" not in str(err.value) and "expected a run directory" in str(err.value)
 
 
 def test_multirun_runs_every_point_of_the_sweep_and_resumes_it(tmp_path, caplog):

@@ -216,6 +216,10 @@ class TrainConfig:
     target_return: float | None = None  # stop early once every policy's mean return reaches this ...
     target_window: int = 20  # ... over its last this many episodes
     stop_at_target: bool = True  # false: note when the target is reached, then train on to the budget's end
+    # A run directory or checkpoint file whose weights (model and observation normalizer, not the optimizer or
+    # the counters) a fresh run's policies start from: policy p takes the source's policy p where it has one,
+    # else the source's first policy (a single policy seeds a population). A run that resumes ignores it.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.env_steps >= 1, "train.env_steps", self.env_steps, "expected an integer >= 1")

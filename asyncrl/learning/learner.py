@@ -248,8 +248,11 @@ class Learner:
 
     def load_state_dict(self, state: dict, hyperparameters: bool = False) -> None:
         """``hyperparameters``: also take the saved ones (PBT's); otherwise the configured ones stand, so a
-        run resumed with a new ``algo.lr`` uses it."""
+        run resumed with a new ``algo.lr`` uses it. A state with weights only (``train.init_from``) leaves the
+        optimizer, the counters and the hyperparameters fresh."""
         self.model.load_state_dict(state["model"])
+        if "optimizer" not in state:
+            return
         self.optimizer.load_state_dict(state["optimizer"])
         self.version, self.env_steps = int(state["version"]), int(state["env_steps"])
         if hyperparameters and "hyperparameters" in state:

@@ -108,6 +108,27 @@ class CheckpointManager:
         return None
 
 
+def initial_weights(source: str, policy_ids: list[int]) -> dict[int, dict]:
+    """``train.init_from``: the weights each policy of a fresh run starts from, as weights-only learner states.
+
+    ``source`` is a run directory (its latest usable checkpoint) or a checkpoint file. Policy p takes the
+    source's policy p where it has one, else the source's first policy.
+    """
+    path = Path(source)
+    what = "expected a run directory with checkpoints/ or a checkpoint file (ckpt_*.pt)"
+    if path.is_dir():
+        state = CheckpointManager(path / "checkpoints", keep=1).load_latest() if (path / "checkpoints").is_dir() else None
+        if state is None:
+            raise CheckpointError(f"train.init_from={source} holds no checkpoint: {what}")
+    elif path.exists():
+        state = load_checkpoint_file(path)
+    else:
+        raise CheckpointError(f"train.init_from={source} does not exist: {what}")
+    learners = state["learners"]
+    first = min(learners)
+    return {pid: {"model": learners.get(pid, learners[first])["model"]} for pid in policy_ids}
+
+
 def check_checkpoint_fits(cfg: Config, spaces: EnvSpaces, learner_states: dict[int, dict]) -> None:
     """Compare a checkpoint's tensors with the configured model before any actor tries to load them."""
     expected = ActorCritic(spaces.obs, spaces.action, cfg.model).state_dict()

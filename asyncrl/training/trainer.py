@@ -17,7 +17,7 @@ from asyncrl.config.loader import ConfigError
 from asyncrl.config.schema import Config
 from asyncrl.env_api.factory import EnvFactoryError
 from asyncrl.hardware import PrecisionError
-from asyncrl.outputs.checkpoint import CheckpointError, CheckpointManager
+from asyncrl.outputs.checkpoint import CheckpointError, CheckpointManager, initial_weights
 from asyncrl.outputs.console import progress_line
 from asyncrl.outputs.metrics_writer import MetricsWriter
 from asyncrl.outputs.run_dir import prepare_run_dir, write_config
@@ -84,6 +84,7 @@ class TrainingRun:
         self.times, self.recent_times = TimeBreakdown(), TimeBreakdown()
         self.first_data: tuple[float, int] | None = None  # (time, env steps) of the first collected chunk
         self.runtime: Runtime | None = None
+        self.initial_learners: dict | None = None  # the weights train.init_from gave a fresh run
         self.population: PopulationDriver | None = None
         self.writer: MetricsWriter | None = None
 
@@ -119,6 +120,9 @@ class TrainingRun:
         cfg = self.cfg
         self.writer = MetricsWriter(self.run_dir, cfg.logging, cfg.name, asdict(cfg))
         learners = self.checkpoint and self.checkpoint["learners"]
+        if not learners and cfg.train.init_from:
+            learners = self.initial_learners = initial_weights(cfg.train.init_from, policy_ids(cfg))
+            log.info("policies %s start from the weights of %s", sorted(learners), cfg.train.init_from)
         self.runtime = runtime = make_runtime(cfg, learners, restore=self._latest_learner_states)
         write_config(self.run_dir, cfg)  # the runtime started: the checkpoint (if any) fits this config
         log.info("decided for this machine: %s", runtime.hardware)
@@ -242,7 +246,8 @@ class TrainingRun:
         except CheckpointError as e:  # every checkpoint unreadable: a dead learner restarts from scratch
             log.error("%s", e)
             return None
-        return None if checkpoint is None else checkpoint["learners"]
+        # Before the run's first checkpoint a learner restarts where the run started (train.init_from or scratch).
+        return self.initial_learners if checkpoint is None else checkpoint["learners"]
 
     def _checkpoint(self, start: float) -> None:
         self._sync_state(start)
