@@ -108,6 +108,12 @@ _DEATHMATCH_VARS = (
     *(f"WEAPON{i}" for i in range(10)), *(f"AMMO{i}" for i in range(10)),
     "ATTACK_READY", "DAMAGECOUNT", "PLAYER_NUMBER", "PLAYER_COUNT", *(f"PLAYER{i}_FRAGCOUNT" for i in range(1, 10)),
 )  # fmt: skip
+# A deathmatch player (against bots or agents): what it sees and measures, what its episodes report.
+_DEATHMATCH_PLAYER = dict(
+    render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
+    game_vars=_DEATHMATCH_VARS, true_objective="frags", measurements=True,
+    stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
+)  # fmt: skip
 _GATHERING = dict(  # SF's health_gathering .cfg: +0.01 per tic alive, no death penalty, 4 movement buttons
     heads=(buttons("TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_BACKWARD"),),
     timeout=2100, living_reward=0.01, death_penalty=0.0, render={**_NO_HUD, "weapon": False},
@@ -136,19 +142,13 @@ _SPECS = [
              render=_NO_HUD, game_vars=("AMMO0",)),
     # 1 agent + 7 built-in bots: SF's doom_deathmatch_bots (its dwango5 map is not in the wheel; cig.wad
     # is), 4-minute matches (SF's timelimit=4.0), SF's V0 shaping, frags as the true objective.
-    DoomSpec("doom_deathmatch", "cig.cfg", _FULL_DISCRETIZED, timeout=4 * 60 * 35,
-             render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
-             game_vars=_DEATHMATCH_VARS, shaping="deathmatch", true_objective="frags", measurements=True,
-             stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
-             num_bots=7),
+    DoomSpec("doom_deathmatch", "cig.cfg", _FULL_DISCRETIZED, timeout=4 * 60 * 35, shaping="deathmatch",
+             num_bots=7, **_DEATHMATCH_PLAYER),
     # 1 agent + 1 built-in bot: SF's doom_duel_bots on the duel's map (cig.wad map01, SF's ssl2.wad is not in
     # the wheel), with the duel player's actions and measurements, so a policy trained here plays doom_duel
     # unchanged (the duel recipe's first stage). SF's V0 shaping, frags as the true objective, 4 minutes.
-    DoomSpec("doom_duel_bots", "cig.cfg", _FULL_DISCRETIZED_WITH_USE, timeout=4 * 60 * 35,
-             render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
-             game_vars=_DEATHMATCH_VARS, shaping="deathmatch", true_objective="frags", measurements=True,
-             stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
-             num_bots=1),
+    DoomSpec("doom_duel_bots", "cig.cfg", _FULL_DISCRETIZED_WITH_USE, timeout=4 * 60 * 35, shaping="deathmatch",
+             num_bots=1, **_DEATHMATCH_PLAYER),
     # Wheel scenarios that SF does not define: SF-style action spaces, our choices of scale and timeout.
     DoomSpec("doom_take_cover", "take_cover.cfg", (buttons("MOVE_LEFT", "MOVE_RIGHT"),), reward_scale=0.01,
              timeout=2100, render=_NO_HUD, game_vars=("HEALTH",), origin="ours"),
@@ -186,12 +186,7 @@ class MatchSpec:
 # SF's doom_duel (2 agents, its ssl2.wad, which the wheel lacks) on the wheel's cig.wad map01: SF's
 # full_discretized(with_use=True) actions, measurements, V1 shaping, win as the true objective. The wheel's
 # multi_duel.wad is a bare corridor with a rocket launcher given on spawn: no weapons, items or map to learn.
-_DUEL_PLAYER = DoomSpec(
-    "doom_duel", "cig.cfg", _FULL_DISCRETIZED_WITH_USE,
-    render={"hud": True, "crosshair": True, "weapon": True, "decals": False, "particles": False},
-    game_vars=_DEATHMATCH_VARS, true_objective="frags", measurements=True,
-    stats={"frags": "FRAGCOUNT", "deaths": "DEATHCOUNT", "hits": "HITCOUNT", "damage": "DAMAGECOUNT"},
-)  # fmt: skip
+_DUEL_PLAYER = DoomSpec("doom_duel", "cig.cfg", _FULL_DISCRETIZED_WITH_USE, **_DEATHMATCH_PLAYER)
 _MATCHES = [MatchSpec("doom_duel", _DUEL_PLAYER, num_agents=2, true_objective="win")]
 MATCHES: MappingProxyType[str, MatchSpec] = MappingProxyType({m.name: m for m in _MATCHES})
 
