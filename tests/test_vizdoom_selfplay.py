@@ -4,6 +4,9 @@ resumes from its population checkpoint."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from asyncrl.sampling.policy_mapping import OPPONENT_ID_BASE
 from asyncrl.training.trainer import train
 
 pytestmark = pytest.mark.vizdoom
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_duel_population_trains_both_seats_and_resumes(tmp_path):
@@ -63,3 +67,30 @@ def test_population_agents_and_built_in_bots_share_a_deathmatch(tmp_path):
         assert policy["episodes"] > 0 and "frags_mean" in policy
         places.append(policy["final_place_mean"])
     assert all(1.0 <= p <= 4.0 for p in places) and max(places) > 2.0
+
+
+def test_bot_stage_seeds_self_play_and_rate_py_rates_both_stages_against_the_bot(tmp_path):
+    # The duel recipe's path at toy sizes: one policy against the bot, a 2-policy self-play population started
+    # from it (train.init_from), then experiments/doom_duel_selfplay/rate.py over both runs.
+    small = ["runtime=serial", "runtime.num_samplers=1", "model.core_size=64", "model.conv_fc_size=64",
+             "algo.batch_size=128", "algo.rollout=16", "logging.wandb=disabled", "logging.tensorboard=false"]
+    bots, selfplay = tmp_path / "doom_duel_bots", tmp_path / "doom_duel_selfplay"
+    first = train(load_config(["experiment=doom_duel_bots", "runtime.num_envs=1", "runtime.pin_cores=false",
+                               "train.env_steps=300", f"run_dir={bots}", *small]))
+    second = train(load_config(["experiment=doom_duel_selfplay", "runtime.num_envs=1", "population.size=2",
+                                "env.kwargs.timelimit_minutes=0.05", "train.env_steps=300",
+                                f"train.init_from={bots}", f"run_dir={selfplay}", *small]))
+    assert first["status"] == second["status"] == "completed"
+    assert "start from the weights of" in (selfplay / "train.log").read_text()
+    done = subprocess.run([sys.executable, str(ROOT / "experiments/doom_duel_selfplay/rate.py"), str(bots), str(selfplay),
+                           "--snapshots", "1", "--bot-matches", "1", "--pair-matches", "1", "--neighbours", "1", "--minutes", "0.05",
+                           "--out", str(tmp_path / "rated")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rated = json.loads((tmp_path / "rated" / "ratings.json").read_text())
+    names = [s["name"] for s in rated["snapshots"]]
+    assert len(names) == 3 and names[0].startswith("doom_duel_bots/p0@")  # 1 bot-stage + 2 self-play snapshots
+    bot_stage_frames = rated["snapshots"][0]["frames"]
+    assert bot_stage_frames > 0 and all(s["frames"] > bot_stage_frames for s in rated["snapshots"][1:])
+    assert rated["ratings"]["bot"] == 0.0 and len(rated["games"]) == 3 + 2  # each vs the bot; each duels the next one
+    assert (tmp_path / "rated" / "rating.png").stat().st_size > 0
+    assert "| snapshot |" in done.stdout
