@@ -20,11 +20,8 @@ import numpy as np
 
 from asyncrl.evaluation.loading import load_policy, resolve
 from asyncrl.evaluation.matches import play_match
+from asyncrl.evaluation.rating import match_score
 from asyncrl_envs.vizdoom import DoomMatch, get_match_spec
-
-
-def won(stats: dict[str, float]) -> bool:
-    return stats.get("final_place") == 1.0 and stats.get("leader_gap", 0.0) != 0.0
 
 
 def evaluate(run: str, matches: int, minutes: float) -> dict:
@@ -41,7 +38,7 @@ def evaluate(run: str, matches: int, minutes: float) -> dict:
                 games = [play_match(env, players, seed=1000 + m)[0] for m in range(matches)]
             finally:
                 env.close()
-            row[opponent] = {"win_rate": float(np.mean([won(g) for g in games])),
+            row[opponent] = {"win_rate": float(np.mean([match_score(g) == 1.0 for g in games])),
                              "frags": float(np.mean([g.get("frags", 0.0) for g in games])),
                              "deaths": float(np.mean([g.get("deaths", 0.0) for g in games]))}
         results[pid] = row
