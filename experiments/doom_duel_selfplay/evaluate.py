@@ -1,6 +1,7 @@
-"""Evaluate every policy of a doom duel self-play run against a random player and against a built-in bot.
+"""Evaluate every policy of a duel run (self-play or its bot stage) against a random player and a built-in bot.
 
     python experiments/doom_duel_selfplay/evaluate.py runs/doom_duel_selfplay [--matches 10] [--minutes 1.0]
+    python experiments/doom_duel_selfplay/evaluate.py runs/doom_duel_bots --matches 20 --minutes 4
 
 Each policy plays ``--matches`` duels (actions sampled from the policy, as in training) of ``--minutes``
 each: as player 0 against a player taking uniformly random actions, and as the only agent against one
@@ -23,22 +24,29 @@ from asyncrl.evaluation.matches import play_match
 from asyncrl.evaluation.rating import match_score
 from asyncrl_envs.vizdoom import DoomMatch, get_match_spec
 
+OPPONENTS = {"random": {"num_agents": 2, "num_bots": 0}, "bot": {"num_agents": 1, "num_bots": 1}}
 
-def evaluate(run: str, matches: int, minutes: float) -> dict:
+
+def evaluate(run: str, matches: int, minutes: float, against: list[str]) -> dict:
     _, state, _, _ = resolve(run)
     results = {}
     for pid in sorted(state["learners"]):
         policy = load_policy(run, pid)
         cfg = policy.cfg
         row = {}
-        for opponent, kwargs in (("random", {"num_agents": 2, "num_bots": 0}), ("bot", {"num_agents": 1, "num_bots": 1})):
-            env = DoomMatch(get_match_spec(cfg.env.id), frameskip=cfg.env.frameskip, timelimit_minutes=minutes, **kwargs)
+        for opponent in against:
+            kwargs = OPPONENTS[opponent]
+            # Both stages' policies are duel players (doom_duel_bots has the duel player's spaces).
+            env = DoomMatch(get_match_spec("doom_duel"), frameskip=cfg.env.frameskip, timelimit_minutes=minutes,
+                            **kwargs)
             try:
                 players = [policy.model, None] if kwargs["num_agents"] == 2 else [policy.model]
                 games = [play_match(env, players, seed=1000 + m)[0] for m in range(matches)]
             finally:
                 env.close()
-            row[opponent] = {"win_rate": float(np.mean([match_score(g) == 1.0 for g in games])),
+            scores = [match_score(g) for g in games]
+            row[opponent] = {"win_rate": float(np.mean([s == 1.0 for s in scores])),
+                             "draw_rate": float(np.mean([s == 0.5 for s in scores])),
                              "frags": float(np.mean([g.get("frags", 0.0) for g in games])),
                              "deaths": float(np.mean([g.get("deaths", 0.0) for g in games]))}
         results[pid] = row
@@ -53,15 +61,19 @@ def main() -> int:
     parser.add_argument("run")
     parser.add_argument("--matches", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=1.0)
+    parser.add_argument("--against", default="random,bot", help="opponents, comma-separated: random, bot")
     args = parser.parse_args()
-    out = evaluate(args.run, args.matches, args.minutes)
+    against = args.against.split(",")
+    if unknown := sorted(set(against) - set(OPPONENTS)):
+        parser.error(f"--against {args.against}: unknown opponent {unknown[0]!r}; expected some of random, bot")
+    out = evaluate(args.run, args.matches, args.minutes, against)
     (Path(args.run) / "eval_duel.json").write_text(json.dumps(out, indent=2))
-    print("| policy | win rate vs random | frags vs random | win rate vs bot | frags vs bot | deaths vs bot |")
-    print("|---|---|---|---|---|---|")
+    print("| policy | " + " | ".join(f"win / draw rate vs {o} | frags vs {o} | deaths vs {o}" for o in against) + " |")
+    print("|---|" + "---|---|---|" * len(against))
     for pid, row in out["policies"].items():
-        r, b = row["random"], row["bot"]
-        print(f"| {pid} | {r['win_rate']:.2f} | {r['frags']:.2f} | {b['win_rate']:.2f} | {b['frags']:.2f} | "
-              f"{b['deaths']:.2f} |")
+        cells = [f"{row[o]['win_rate']:.2f} / {row[o]['draw_rate']:.2f} | {row[o]['frags']:.2f} | {row[o]['deaths']:.2f}"
+                 for o in against]
+        print(f"| {pid} | " + " | ".join(cells) + " |")
     return 0
 
 
