@@ -1,11 +1,11 @@
 """Rate the snapshots of duel runs against each other and against the built-in bot, over training time.
 
     python experiments/doom_duel_selfplay/rate.py runs/doom_duel_bots [runs/doom_duel_selfplay ...] \\
-        [--snapshots 8] [--bot-matches 10] [--pair-matches 4] [--neighbours 2] [--minutes 2.0] \\
+        [--snapshots 8[,N2...]] [--bot-matches 10] [--pair-matches 4] [--neighbours 2] [--minutes 2.0] \\
         [--out experiments/doom_duel_selfplay]
 
 A snapshot is one policy of one kept checkpoint (``--snapshots`` of a run's checkpoints, evenly spaced, the last
-always among them). Every snapshot plays ``--bot-matches`` matches against one built-in ViZDoom bot, and
+always among them; one count for all runs or one per run). Every snapshot plays ``--bot-matches`` matches against one built-in ViZDoom bot, and
 ``--pair-matches`` duels (seats alternating) against each of the next ``--neighbours`` snapshots in training
 order, all runs' snapshots in one order, so early and late snapshots are linked through the ones between them
 and through the bot. Matches last ``--minutes``; actions are sampled from the policy, as in training. A match is
@@ -58,9 +58,9 @@ def evenly_spaced(items: list, count: int) -> list:
     return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))]
 
 
-def find_snapshots(runs: list[str], per_run: int) -> list[Snapshot]:
+def find_snapshots(runs: list[str], per_run: list[int]) -> list[Snapshot]:
     snapshots, frames_before = [], 0
-    for run in runs:
+    for run, count in zip(runs, per_run, strict=True):
         run_dir = Path(run)
         cfg = load_run_config(run_dir / "config.yaml")
         if cfg.train.init_from is None:
@@ -69,7 +69,7 @@ def find_snapshots(runs: list[str], per_run: int) -> list[Snapshot]:
         if not paths:
             raise SystemExit(f"{run}: no checkpoints in {run_dir / 'checkpoints'}; expected a trained duel run")
         last_frames = 0
-        for path in evenly_spaced(paths, per_run):
+        for path in evenly_spaced(paths, count):
             state = load_checkpoint_file(path)
             for pid, learner in sorted(state["learners"].items()):
                 frames = frames_before + int(learner["env_steps"]) * cfg.env.frameskip
@@ -82,7 +82,7 @@ def find_snapshots(runs: list[str], per_run: int) -> list[Snapshot]:
     return snapshots
 
 
-def rate(runs: list[str], per_run: int, bot_matches: int, pair_matches: int, neighbours: int,
+def rate(runs: list[str], per_run: list[int], bot_matches: int, pair_matches: int, neighbours: int,
          minutes: float) -> dict:
     snapshots = find_snapshots(runs, per_run)
     models = {s.name: load_policy(str(s.checkpoint), s.policy_id).model for s in snapshots}
@@ -147,16 +147,20 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
-    parser.add_argument("--snapshots", type=int, default=8, help="checkpoints rated per run")
+    parser.add_argument("--snapshots", default="8", help="checkpoints rated per run: one count, or one per run")
     parser.add_argument("--bot-matches", type=int, default=10)
     parser.add_argument("--pair-matches", type=int, default=4)
     parser.add_argument("--neighbours", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--out", default=None, help="where ratings.json and rating.png go (default: the last run)")
     args = parser.parse_args()
+    counts = [int(c) for c in args.snapshots.split(",")]
+    if len(counts) not in (1, len(args.runs)) or min(counts) < 1:
+        parser.error(f"--snapshots {args.snapshots}: expected one count >= 1, or one per run ({len(args.runs)})")
+    counts = counts * len(args.runs) if len(counts) == 1 else counts
     out = Path(args.out or args.runs[-1])
     out.mkdir(parents=True, exist_ok=True)
-    result = rate(args.runs, args.snapshots, args.bot_matches, args.pair_matches, args.neighbours, args.minutes)
+    result = rate(args.runs, counts, args.bot_matches, args.pair_matches, args.neighbours, args.minutes)
     (out / "ratings.json").write_text(json.dumps(result, indent=2))
     plot(result, out / "rating.png")
     print("| snapshot | frames | rating | score vs bot | frags vs bot | deaths vs bot |")
