@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from asyncrl.evaluation.rating import fit_ratings, match_score
+from asyncrl.evaluation.rating import bootstrap_intervals, fit_ratings, match_score
 
 
 def _games(true_ratings: dict[str, float], pairs, games_per_pair: int, rng) -> list[tuple[str, str, float]]:
@@ -46,3 +46,15 @@ def test_match_score_reads_the_leader_gap():
     assert match_score({"final_place": 1.0, "leader_gap": -2.0}) == 1.0
     assert match_score({"final_place": 1.0, "leader_gap": 0.0}) == 0.5
     assert match_score({"final_place": 2.0, "leader_gap": 3.0}) == 0.0
+
+
+def test_bootstrap_intervals_cover_the_truth_and_narrow_with_more_games():
+    rng = np.random.default_rng(1)
+    truth = {"bot": 0.0, "a": 150.0}
+    widths = []
+    for n in (20, 400):
+        games = _games(truth, [("a", "bot")], n, rng)
+        low, high = bootstrap_intervals(games, anchor="bot", resamples=100)["a"]
+        assert low <= 150.0 <= high, (n, low, high)
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2

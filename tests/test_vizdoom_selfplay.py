@@ -94,3 +94,9 @@ def test_bot_stage_seeds_self_play_and_rate_py_rates_both_stages_against_the_bot
     assert rated["ratings"]["bot"] == 0.0 and len(rated["games"]) == 3 + 2  # each vs the bot; each duels the next one
     assert (tmp_path / "rated" / "rating.png").stat().st_size > 0
     assert "| snapshot |" in done.stdout
+    assert all(s["rating_90"][0] <= s["rating"] <= s["rating_90"][1] for s in rated["snapshots"])
+    refit = subprocess.run([sys.executable, str(ROOT / "experiments/doom_duel_selfplay/rate.py"), str(bots),
+                            "--from-json", str(tmp_path / "rated" / "ratings.json"), "--out", str(tmp_path / "refit")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refit.returncode == 0, refit.stderr
+    assert json.loads((tmp_path / "refit" / "ratings.json").read_text())["ratings"] == rated["ratings"]

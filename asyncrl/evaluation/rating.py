@@ -63,3 +63,21 @@ def fit_ratings(games: Iterable[Game], anchor: str, anchor_rating: float = 0.0, 
             break
         strength = updated
     return {name: float(anchor_rating + 400.0 * np.log10(strength[index[name]])) for name in names}
+
+
+def bootstrap_intervals(games: list[Game], anchor: str, resamples: int = 200, level: float = 0.9, seed: int = 0,
+                        prior_draws: float = 1.0) -> dict[str, tuple[float, float]]:
+    """Each rating's ``level`` interval from refitting on ``resamples`` resamplings of the games (with
+    replacement): how far the ratings move when other games of the same number had been played."""
+    rng = np.random.default_rng(seed)
+    names = sorted({a for a, _, _ in games} | {b for _, b, _ in games})
+    fits = {name: [] for name in names}
+    for _ in range(resamples):
+        sample = [games[i] for i in rng.integers(len(games), size=len(games))]
+        fitted = fit_ratings(sample, anchor, prior_draws=prior_draws) if any(anchor in g[:2] for g in sample) else {}
+        for name in names:
+            if name in fitted:  # a player absent from a resample has no rating in it
+                fits[name].append(fitted[name])
+    tail = (1.0 - level) / 2 * 100
+    return {name: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) if v else (np.nan, np.nan)
+            for name, v in fits.items()}

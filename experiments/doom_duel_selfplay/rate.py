@@ -13,7 +13,8 @@ won with strictly the most frags, drawn on a tie.
 
 The ratings are fitted to all games at once (``asyncrl.evaluation.rating``: Bradley-Terry on the Elo scale,
 400 points = 10:1 odds), the bot anchored at 0. Runs are taken as stages of one training: a run started with
-``train.init_from`` continues the frame axis of the run before it. Writes ``ratings.json`` and ``rating.png``
+``train.init_from`` continues the frame axis of the run before it. Each rating has a 90% interval from refitting
+on resampled games. Writes ``ratings.json`` and ``rating.png``
 (rating and frags/deaths per match against the bot, over training frames) into ``--out`` and prints a table.
 """
 
@@ -35,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from asyncrl.evaluation.loading import load_policy, load_run_config  # noqa: E402
 from asyncrl.evaluation.matches import play_match  # noqa: E402
-from asyncrl.evaluation.rating import fit_ratings, match_score  # noqa: E402
+from asyncrl.evaluation.rating import bootstrap_intervals, fit_ratings, match_score  # noqa: E402
 from asyncrl.outputs.checkpoint import CheckpointManager, load_checkpoint_file  # noqa: E402
 from asyncrl_envs.vizdoom import DoomMatch, get_match_spec  # noqa: E402
 
@@ -112,13 +113,22 @@ def rate(runs: list[str], per_run: list[int], bot_matches: int, pair_matches: in
             print(f"{a.name} duels done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     finally:
         duel.close()
-    ratings = fit_ratings(games, anchor=BOT)
-    return {"runs": runs, "minutes": minutes, "bot_matches": bot_matches, "pair_matches": pair_matches,
-            "neighbours": neighbours, "wall_s": time.monotonic() - started, "ratings": ratings,
-            "snapshots": [{"name": s.name, "run": s.run, "policy": s.policy_id, "frames": s.frames,
-                           "checkpoint": str(s.checkpoint), "rating": ratings[s.name], "vs_bot": bot_stats[s.name]}
-                          for s in snapshots],
-            "games": games}
+    result = {"runs": runs, "minutes": minutes, "bot_matches": bot_matches, "pair_matches": pair_matches,
+              "neighbours": neighbours, "wall_s": time.monotonic() - started,
+              "snapshots": [{"name": s.name, "run": s.run, "policy": s.policy_id, "frames": s.frames,
+                             "checkpoint": str(s.checkpoint), "vs_bot": bot_stats[s.name]} for s in snapshots],
+              "games": games}
+    return with_ratings(result)
+
+
+def with_ratings(result: dict) -> dict:
+    """Fit the ratings (and their 90% bootstrap intervals) to the result's games."""
+    games = [tuple(g) for g in result["games"]]
+    result["ratings"] = fit_ratings(games, anchor=BOT)
+    intervals = bootstrap_intervals(games, anchor=BOT)
+    for s in result["snapshots"]:
+        s["rating"], s["rating_90"] = result["ratings"][s["name"]], intervals[s["name"]]
+    return result
 
 
 def plot(result: dict, out: Path) -> None:
@@ -128,12 +138,15 @@ def plot(result: dict, out: Path) -> None:
         lines.setdefault((Path(s["run"]).name, s["policy"]), []).append(s)
     for (run, pid), points in lines.items():
         x = [p["frames"] / 1e6 for p in points]
-        top.plot(x, [p["rating"] for p in points], marker="o", label=f"{run} policy {pid}")
+        ratings = np.array([p["rating"] for p in points])
+        low, high = np.array([p["rating_90"] for p in points]).T
+        top.errorbar(x, ratings, yerr=[ratings - low, high - ratings], marker="o", capsize=3,
+                     label=f"{run} policy {pid}")
         bottom.plot(x, [p["vs_bot"]["frags"] for p in points], marker="o", label=f"frags, {run} p{pid}")
         bottom.plot(x, [p["vs_bot"]["deaths"] for p in points], marker="x", linestyle="--",
                     label=f"deaths, {run} p{pid}")
     top.axhline(0.0, color="black", linewidth=1, label="built-in bot (anchor)")
-    top.set_ylabel("rating (Elo scale, bot = 0)")
+    top.set_ylabel("rating (Elo scale, bot = 0; 90% bootstrap)")
     top.legend(fontsize=8)
     bottom.axhline(0.0, color="grey", linewidth=0.5)
     bottom.set_ylabel(f"per {result['minutes']:g}-minute match vs the bot")
@@ -153,6 +166,7 @@ def main() -> int:
     parser.add_argument("--neighbours", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--out", default=None, help="where ratings.json and rating.png go (default: the last run)")
+    parser.add_argument("--from-json", default=None, help="refit and replot the games of a ratings.json; no matches")
     args = parser.parse_args()
     counts = [int(c) for c in args.snapshots.split(",")]
     if len(counts) not in (1, len(args.runs)) or min(counts) < 1:
@@ -160,15 +174,19 @@ def main() -> int:
     counts = counts * len(args.runs) if len(counts) == 1 else counts
     out = Path(args.out or args.runs[-1])
     out.mkdir(parents=True, exist_ok=True)
-    result = rate(args.runs, counts, args.bot_matches, args.pair_matches, args.neighbours, args.minutes)
+    if args.from_json:
+        result = with_ratings(json.loads(Path(args.from_json).read_text()))
+    else:
+        result = rate(args.runs, counts, args.bot_matches, args.pair_matches, args.neighbours, args.minutes)
     (out / "ratings.json").write_text(json.dumps(result, indent=2))
     plot(result, out / "rating.png")
-    print("| snapshot | frames | rating | score vs bot | frags vs bot | deaths vs bot |")
+    print("| snapshot | frames | rating (90%) | score vs bot | frags vs bot | deaths vs bot |")
     print("|---|---|---|---|---|---|")
     for s in result["snapshots"]:
         b = s["vs_bot"]
-        print(f"| {s['name']} | {s['frames'] / 1e6:.2f}M | {s['rating']:.0f} | {b['score']:.2f} | {b['frags']:.2f} | "
-              f"{b['deaths']:.2f} |")
+        low, high = s["rating_90"]
+        print(f"| {s['name']} | {s['frames'] / 1e6:.2f}M | {s['rating']:.0f} ({low:.0f}..{high:.0f}) | {b['score']:.2f} | "
+              f"{b['frags']:.2f} | {b['deaths']:.2f} |")
     return 0
 
 
