@@ -1,12 +1,12 @@
 """The VizDoom duel with a population, asyncrl against Sample Factory 2.1.1, side by side in one invocation.
 
     python benchmarks/vs_sample_factory_duel.py [--frames 150000] [--policies 4] [--samplers 2] [--matches 2]
-        [--sf-seconds 300] [--repeats 1] [--keep DIR] [--record] [-- key=value ...]
+        [--sf-seconds 300] [--frameskip 2] [--repeats 1] [--keep DIR] [--record] [-- key=value ...]
 
 Both systems self-play the 2-player duel with `--policies` policies, `--samplers` processes (SF's
 rollout workers) of `--matches` matches each (2 engines a match), SF's duel model (conv 8x8/4-4x4/2-3x3/2, FC
-512, GRU 512 on 3x72x128 frames plus the 23 measurements), frameskip 2, gamma 0.995, rollout 32, batch 1024,
-CPU only. Frames are agent steps of both seats x frameskip 2; both systems count them so. asyncrl runs for
+512, GRU 512 on 3x72x128 frames plus the 23 measurements), frameskip `--frameskip` (2, the recipes'), gamma
+0.995, rollout 32, batch 1024, CPU only. Frames are agent steps of both seats x frameskip; both systems count them so. asyncrl runs for
 `--frames`; Sample Factory for `--sf-seconds` of wall time (then Ctrl-C), because with several policies 2.1.1
 stops only when *every* policy has trained on `--train_for_env_steps` frames, and its policies' shares of the
 frames differ up to 4x: a frame budget would run it several times as long. Both rates exclude start-up.
@@ -44,16 +44,18 @@ FRAMESKIP = 2  # both duel recipes
 RECIPE = "experiment=doom_duel_selfplay"
 
 
-def sf_args(policies: int) -> list[str]:
+def sf_args(policies: int, frameskip: int = FRAMESKIP) -> list[str]:
     """SF's doom_duel recipe (its vizdoom docs) for `policies` policies, without PBT: 2.1.1's PBT crashes at start
     from the command line (`self.cfg[param_name]` on an argparse Namespace, sample-factory issue #263, open).
     Its recipe would not mutate before 100M frames, far past any budget here, and ours does not act before its
     `pbt.start_after` either, so PBT costs neither system anything in these runs."""
-    return [f"--num_policies={policies}", f"--env_frameskip={FRAMESKIP}", "--gamma=0.995"]
+    return [f"--num_policies={policies}", f"--env_frameskip={frameskip}", "--gamma=0.995"]
 
 
-def our_args(policies: int, samplers: int, matches: int) -> list[str]:
-    return [RECIPE, f"population.size={policies}", f"runtime.num_samplers={samplers}", f"runtime.num_envs={matches}"]
+def our_args(policies: int, samplers: int, matches: int, frameskip: int = FRAMESKIP) -> list[str]:
+    skip = [] if frameskip == FRAMESKIP else [f"env.frameskip={frameskip}"]
+    return [RECIPE, f"population.size={policies}", f"runtime.num_samplers={samplers}", f"runtime.num_envs={matches}",
+            *skip]
 
 
 def cpu_per_kframe(run: dict) -> str:
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--policies", type=int, default=4)
     parser.add_argument("--samplers", type=int, default=2, help="SF's workers and our samplers")
     parser.add_argument("--matches", type=int, default=2, help="matches per worker / sampler")
+    parser.add_argument("--frameskip", type=int, default=FRAMESKIP, help="both systems' (a lever: SF's recipe has 2)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per system, alternating")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
     parser.add_argument("--keep", type=Path, default=None, help="keep both systems' runs and logs here")
@@ -84,13 +87,14 @@ def main() -> None:
         keep = None if args.keep is None else args.keep / f"run{i}"
         sf = run_sample_factory(env="doom_duel", num_workers=args.samplers, envs_per_worker=args.matches,
                                 frames=10**10, batch_size=1024, rollout=32, timeout_s=args.sf_seconds,
-                                extra_args=sf_args(args.policies),
+                                extra_args=sf_args(args.policies, args.frameskip),
                                 experiment_dir=None if keep is None else keep / "sf")
         print(f"SF run {i}: {json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}", flush=True)
         if sf.get("log_tail"):
             print(sf["log_tail"], flush=True)
-        ours = run_trainer([*our_args(args.policies, args.samplers, args.matches), *args.ours], args.frames,
-                           args.timeout, run_dir=None if keep is None else keep / "asyncrl", frameskip=FRAMESKIP)
+        ours = run_trainer([*our_args(args.policies, args.samplers, args.matches, args.frameskip), *args.ours],
+                           args.frames, args.timeout, run_dir=None if keep is None else keep / "asyncrl",
+                           frameskip=args.frameskip)
         print(f"asyncrl run {i}: {json.dumps(ours)}", flush=True)
         runs.append((sf, ours))
 
@@ -101,9 +105,10 @@ def main() -> None:
         f"doom_duel self-play, {args.policies} policies (PBT: see the docstring), {args.samplers} processes x {args.matches} matches "
         f"({args.samplers * args.matches * 2} engines), asyncrl {args.frames:,} frames, SF {args.sf_seconds:g} s a run, "
         f"{args.repeats} run(s) per "
-        "system (each figure: mean (min..max) over runs). Both: conv+FC512+GRU512 with measurements, frameskip 2, "
+        "system (each figure: mean (min..max) over runs). Both: conv+FC512+GRU512 with measurements, "
+        f"frameskip {args.frameskip}, "
         "rollout 32, batch 1024, CPU only. SF on ssl2.wad, asyncrl on cig.wad map01; asyncrl: "
-        f"`{' '.join(our_args(args.policies, args.samplers, args.matches))}`, extra overrides: "
+        f"`{' '.join(our_args(args.policies, args.samplers, args.matches, args.frameskip))}`, extra overrides: "
         f"{' '.join(args.ours) or 'none'}.",
         "",
         "| SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
@@ -124,7 +129,7 @@ def main() -> None:
     print("\n".join(table))
     if args.record:
         append(f"doom_duel side by side, asyncrl vs Sample Factory 2.1.1, {args.policies} policies, "
-               f"{args.frames:,} frames per asyncrl run", "\n".join(table))
+               f"frameskip {args.frameskip}, {args.frames:,} frames per asyncrl run", "\n".join(table))
 
 
 if __name__ == "__main__":

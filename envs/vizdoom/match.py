@@ -9,8 +9,10 @@ uint8 frames, measurements, shaping, reward scale) driven by its own thread. Mea
   engine's own CPU on this 2-core machine), so the players' engines run in parallel.
 - **Lockstep tic by tic, as SF does.** Each player calls ``advance_action(1)`` ``frameskip`` times with a barrier
   across the players after every tic; only the last tic updates the state. One ``make_action(a, frameskip)`` per
-  player per step with a barrier per step deadlocks (host and joiner reach the same tic, then one call never
-  returns: every try deadlocked within 3 steps, 3 on ``multi_duel`` and 2 on ``cig``); SF notes the same limit.
+  player per step, leaving the tics' synchronisation to the engines' netgame, hangs (host and joiner reach the
+  same tic, then one call never returns: with a barrier per step every try hung within 3 steps; without one,
+  every match at frameskip 4 within seconds) or, at frameskip 2, runs 22% slower than the barrier
+  (``benchmarks/duel_match_step.py``); SF notes the same limit.
   The reward still covers every tic of the step: the engine computes it from cumulative map reward and tic
   count at the state update (so SF's identical scheme does not lose the skipped tics' reward either).
 - **A hung or dead peer blocks every other player** inside the engine call. A step (or reset) that does not
