@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asyncrl.evaluation.cli_args import UsageError
 from asyncrl.evaluation.loading import load_policy, resolve
 from asyncrl.evaluation.matches import play_match
 from asyncrl.evaluation.rating import match_score
@@ -75,8 +76,15 @@ def main() -> int:
     against = args.against.split(",")
     if unknown := sorted(set(against) - set(OPPONENTS)):
         parser.error(f"--against {args.against}: unknown opponent {unknown[0]!r}; expected some of random, bot")
-    policies = None if args.policies is None else [int(p) for p in args.policies.split(",")]
-    out = evaluate(args.run, args.matches, args.minutes, against, policies)
+    try:
+        policies = None if args.policies is None else [int(p) for p in args.policies.split(",")]
+    except ValueError:
+        parser.error(f"--policies {args.policies}: expected policy ids separated by commas, e.g. 0,1")
+    try:
+        out = evaluate(args.run, args.matches, args.minutes, against, policies)
+    except UsageError as e:  # a run or policy that is not there: one line, not a traceback
+        print(f"evaluate.py: {e}", file=sys.stderr)
+        return 2
     (args.out or Path(args.run) / "eval_duel.json").write_text(json.dumps(out, indent=2))
     print("| policy | " + " | ".join(f"win / draw rate vs {o} | frags vs {o} | deaths vs {o}" for o in against) + " |")
     print("|---|" + "---|---|---|" * len(against))
