@@ -17,7 +17,9 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	# setuptools tells every editable install that folders named like its packages may shadow them: not news
+	# to anyone who runs this from a clone, and it was the only thing a first `make train` wrote to stderr.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
 setup: $(BIN)/.installed
