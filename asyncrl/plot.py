@@ -3,7 +3,8 @@
 Writes a PNG with two panels, the metric against frames and against wall time. Runs of one experiment
 with different seeds (see ``asyncrl/evaluation/curves.py`` for how they are told apart) are drawn as
 their mean and a min-max band over the range every one of them covers; a lone run as its own line. A
-RUN may also be a directory of runs (``runs/``). Wall time is seconds since the run's first logged point.
+RUN may also be a directory of runs (``runs/``). Wall time is seconds of training since the run's first logged
+point: a resumed run's sessions are laid end to end, without the time it was stopped between them.
 ``--policies`` draws every policy of a population run as its own line (policy 0 and ``policyN/METRIC``).
 
 Bad input ends with one line on stderr and exit code 2, never a traceback.

@@ -78,6 +78,19 @@ def test_curve_reads_frames_wall_time_and_values(tmp_path):
     np.testing.assert_allclose(curve.values[:2], [2.0, 52.0])
 
 
+def test_a_resumed_run_counts_training_time_not_the_pause_between_its_sessions(tmp_path):
+    run = fake_run(tmp_path / "r", points=3)  # session 1: walls t0, t0+5, t0+10
+    writer = SummaryWriter(log_dir=str(run / "tensorboard"), filename_suffix=".session2")
+    for i in range(3):  # session 2, resumed an hour later, logging every 4 s
+        writer.add_scalar("stats/return_mean", 200.0 + i, 40_000 + 10_000 * i, walltime=1_003_610.0 + 4.0 * i)
+    writer.close()
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    curve = read_curve(run, "stats/return_mean")
+    np.testing.assert_allclose(curve.wall_s, [0, 5, 10, 14, 18, 22])  # the hour is gone; 4 s for the restart
+    np.testing.assert_allclose(curve.frames, [10_000, 20_000, 30_000, 40_000, 50_000, 60_000])
+    np.testing.assert_allclose(curve.values, [0, 50, 100, 200, 201, 202])
+
+
 def test_spread_is_mean_min_max_over_the_overlap():
     grid, mean, low, high = spread([np.array([0.0, 10.0]), np.array([2.0, 12.0])],
                                    [np.array([0.0, 10.0]), np.array([4.0, 14.0])], points=5)

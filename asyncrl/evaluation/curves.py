@@ -27,7 +27,9 @@ _SEED_ONLY = re.compile(r"(?:seed[_-]?|s)\d+")  # a run directory named by its s
 class Curve:
     run: Path
     frames: np.ndarray  # the event step: the trainer logs against frames
-    wall_s: np.ndarray  # event wall time minus the run's first event's (pauses between sessions included)
+    # Seconds of training since the run's first event: a resumed run's sessions (one event file each) are laid
+    # end to end, so the hours a run spent stopped between sessions are not drawn as training time.
+    wall_s: np.ndarray
     values: np.ndarray
 
 
@@ -58,12 +60,26 @@ def expand_runs(paths: list[str]) -> list[Path]:
     return runs
 
 
-def _accumulator(run: Path):
+def _accumulator(path: Path):
+    """All of a run's events (``path`` a run), or one session's (``path`` an event file)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(event_dir(run)), size_guidance={"scalars": 0})  # 0: keep every point
-    acc.Reload()
+    acc = EventAccumulator(str(path if path.is_file() else event_dir(path)), size_guidance={"scalars": 0})
+    acc.Reload()  # size_guidance 0: keep every point
     return acc
+
+
+def _running_time(sessions: list[np.ndarray]) -> np.ndarray:
+    """Wall times of each session's points, sessions in time order -> seconds of training: each session starts
+    one of its own median logging intervals after the previous one's last point (a restart's own seconds are
+    not logged)."""
+    out, end = [], None
+    for wall in sessions:
+        step = float(np.median(np.diff(wall))) if len(wall) > 1 else 0.0
+        start = 0.0 if end is None else end + step
+        out.append(wall - wall[0] + start)
+        end = out[-1][-1]
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def policy_metrics(run: Path, metric: str) -> dict[int, str]:
@@ -77,17 +93,32 @@ def policy_metrics(run: Path, metric: str) -> dict[int, str]:
     return dict(sorted(found.items()))
 
 
+def _sessions(run: Path, metric: str) -> list[list]:
+    """``metric``'s events per event file (the trainer opens one per session), in time order; [] for a run of
+    one file."""
+    files = sorted(event_dir(run).glob("events.out.tfevents.*"))
+    if len(files) < 2:
+        return []
+    sessions = []
+    for f in files:
+        acc = _accumulator(f)
+        if metric in acc.Tags().get("scalars", []):
+            sessions.append(sorted(acc.Scalars(metric), key=lambda e: e.wall_time))
+    return sorted((s for s in sessions if s), key=lambda s: s[0].wall_time)
+
+
 def read_curve(run: Path, metric: str) -> Curve:
     acc = _accumulator(run)
     tags = acc.Tags().get("scalars", [])
     if metric not in tags:
         raise UsageError(f"{run} has no scalar {metric!r} in its TensorBoard events; it has: "
                          f"{', '.join(sorted(tags)) or 'none'}")
-    events = sorted(acc.Scalars(metric), key=lambda e: e.wall_time)
-    wall = np.array([e.wall_time for e in events])
+    sessions = _sessions(run, metric) or [sorted(acc.Scalars(metric), key=lambda e: e.wall_time)]
+    events = [e for s in sessions for e in s]
+    wall = _running_time([np.array([e.wall_time for e in s]) for s in sessions])
     frames = np.array([e.step for e in events], dtype=np.float64)
     values = np.array([e.value for e in events], dtype=np.float64)
-    return Curve(run, frames, wall - wall[0], values)
+    return Curve(run, frames, wall, values)
 
 
 def strip_seed(name: str) -> str:
