@@ -61,11 +61,11 @@ def expand_runs(paths: list[str]) -> list[Path]:
 
 
 def _accumulator(path: Path):
-    """All of a run's events (``path`` a run), or one session's (``path`` an event file)."""
+    """The events under ``path``: a directory of event files, or one event file (one session)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(path if path.is_file() else event_dir(path)), size_guidance={"scalars": 0})
-    acc.Reload()  # size_guidance 0: keep every point
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0})  # 0: keep every point
+    acc.Reload()
     return acc
 
 
@@ -84,7 +84,7 @@ def _running_time(sessions: list[np.ndarray]) -> np.ndarray:
 
 def policy_metrics(run: Path, metric: str) -> dict[int, str]:
     """Policy id -> its tag of ``metric`` in a population run (policy 0's is the plain tag)."""
-    tags = _accumulator(run).Tags().get("scalars", [])
+    tags = _accumulator(event_dir(run)).Tags().get("scalars", [])
     found = {0: metric} if metric in tags else {}
     for tag in tags:
         head, _, rest = tag.partition("/")
@@ -93,27 +93,17 @@ def policy_metrics(run: Path, metric: str) -> dict[int, str]:
     return dict(sorted(found.items()))
 
 
-def _sessions(run: Path, metric: str) -> list[list]:
-    """``metric``'s events per event file (the trainer opens one per session), in time order; [] for a run of
-    one file."""
-    files = sorted(event_dir(run).glob("events.out.tfevents.*"))
-    if len(files) < 2:
-        return []
-    sessions = []
-    for f in files:
-        acc = _accumulator(f)
-        if metric in acc.Tags().get("scalars", []):
-            sessions.append(sorted(acc.Scalars(metric), key=lambda e: e.wall_time))
-    return sorted((s for s in sessions if s), key=lambda s: s[0].wall_time)
-
-
 def read_curve(run: Path, metric: str) -> Curve:
-    acc = _accumulator(run)
-    tags = acc.Tags().get("scalars", [])
+    # One accumulator per event file: the trainer opens one per session, and the sessions' points are laid end
+    # to end in time (see Curve.wall_s).
+    files = [_accumulator(f) for f in sorted(event_dir(run).glob("events.out.tfevents.*"))]
+    tags = sorted({t for acc in files for t in acc.Tags().get("scalars", [])})
     if metric not in tags:
         raise UsageError(f"{run} has no scalar {metric!r} in its TensorBoard events; it has: "
-                         f"{', '.join(sorted(tags)) or 'none'}")
-    sessions = _sessions(run, metric) or [sorted(acc.Scalars(metric), key=lambda e: e.wall_time)]
+                         f"{', '.join(tags) or 'none'}")
+    sessions = [sorted(acc.Scalars(metric), key=lambda e: e.wall_time)
+                for acc in files if metric in acc.Tags().get("scalars", [])]
+    sessions = sorted((s for s in sessions if s), key=lambda s: s[0].wall_time)
     events = [e for s in sessions for e in s]
     wall = _running_time([np.array([e.wall_time for e in s]) for s in sessions])
     frames = np.array([e.step for e in events], dtype=np.float64)
