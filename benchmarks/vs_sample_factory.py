@@ -60,6 +60,12 @@ WORKERS = 2  # SF's rollout workers and our samplers: one per core of the 2-core
 RAY_DAEMONS = (r"\braylet\b", r"gcs_server", r"ray/dashboard", r"default_worker\.py")
 # The levels each scenario's page quotes frames-to-reach for (scenario reward scale).
 LEVELS = {"doom_basic": (0.5, 0.75), "doom_defend_the_center": (10.0, 20.0)}
+# Where Sample Factory ends after the paper's 500M frames per scenario: the range of the third-party model cards
+# trained with the paper's seeds (huggingface.co/edbeeching/doom_<env>_<seed>; ../shared/SAMPLE_FACTORY.md §6).
+# Their units are not verified (health_gathering's 66 cannot be unshaped), so the curves draw them as a band
+# labelled as such, never as a target; scenarios without a card get none.
+REFERENCES = {"doom_my_way_home": (0.98, 0.98), "doom_defend_the_center": (24.0, 24.67),
+              "doom_defend_the_line": (34.7, 43.5), "doom_deadly_corridor": (17.1, 19.2)}
 
 
 def run_trainer(overrides: list[str], frames: int, timeout_s: float, repo: Path = REPO,
@@ -149,9 +155,9 @@ def frames_to_reach(points: tuple[np.ndarray, np.ndarray] | None, level: float) 
     return float(frames[hit[0]]) if hit.size else None
 
 
-def draw_curves(rows: list, env: str, path: Path) -> None:
+def draw_curves(rows: list, env: str, path: Path, reference: bool = True) -> None:
     """Mean return against frames, SF's and ours, one panel per env count: the mean over seeds, and the
-    min-max band where there are several."""
+    min-max band where there are several; with `reference`, the scenario's band from REFERENCES."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,6 +185,10 @@ def draw_curves(rows: list, env: str, path: Path) -> None:
             for i, resumed_at in enumerate(resumes):
                 ax.axvline(resumed_at, color=line.get_color(), linestyle=":", linewidth=0.8,
                            label="Sample Factory resumed (its window restarts)" if i == 0 else None)
+        if reference and env in REFERENCES:
+            low, high = REFERENCES[env]
+            ax.axhspan(low, high + 1e-3 * max(abs(high), 1.0), color="0.5", alpha=0.35, linewidth=0,
+                       label="Sample Factory at 500M frames (model cards, paper seeds)")
         ax.set_title(f"{env}, {n} envs")
         ax.set_xlabel("frames")
         ax.set_ylabel("mean return, last 100 episodes")
@@ -225,6 +235,12 @@ def main() -> None:
     parser.add_argument("--levels", type=float, nargs="*", default=None,
                         help="returns to report frames-to-reach for (default: the scenario's, see LEVELS)")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("--without-sf", action="store_true",
+                        help="asyncrl only, for scenarios Sample Factory 2.1.1 has no spec for (take_cover, "
+                             "predict_position); SF's columns read n/a")
+    parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                        help="draw the scenario's 500M-frame band (REFERENCES) on the curves; --no-reference "
+                             "where a short budget's curves would be squeezed under it")
     parser.add_argument("ours", nargs="*", help="extra asyncrl overrides, after --")
     args = parser.parse_args()
     if any(n % WORKERS or n % args.samplers for n in args.envs):
@@ -240,12 +256,14 @@ def main() -> None:
         runs = []
         for seed in args.seeds:
             tag = f"{n}envs" + ("" if args.seeds == [0] else f"_seed{seed}")
-            sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
-                                    frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
-                                    timeout_s=args.timeout, extra_args=[f"--seed={seed}"],
-                                    experiment_dir=None if keep is None else keep / f"sf_{tag}")
-            print(f"SF {n} envs seed {seed}: "
-                  f"{json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}", flush=True)
+            sf = {}
+            if not args.without_sf:
+                sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
+                                        frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
+                                        timeout_s=args.timeout, extra_args=[f"--seed={seed}"],
+                                        experiment_dir=None if keep is None else keep / f"sf_{tag}")
+                print(f"SF {n} envs seed {seed}: "
+                      f"{json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}", flush=True)
             run_dir = None if keep is None else keep / f"asyncrl_{tag}"
             ours = run_ours(args.env, n, args.samplers, args.frames, [f"seed={seed}", *args.ours], args.timeout,
                             run_dir=run_dir)
@@ -276,27 +294,31 @@ def main() -> None:
             f"{_gib(_mean([f.get('peak_rss_bytes') for f in sf]))} / {_gib(_mean([o['peak_rss_bytes'] for o in ours]))} | "
             f"{_band([f.get('reward_last') for f in sf], '.2f')} / {_band([o['reward_last'] for o in ours], '.2f')} |")
     table.append("")
-    if levels:
+    if levels or (keep is not None and not args.without_sf):
         table += ["Frames at which the mean return (last 100 episodes) first reaches each level, per seed "
                   f"({seeds}; never: not within the budget):", "",
                   "| envs | level | SF | SF mean | asyncrl | asyncrl mean |", "|---|---|---|---|---|---|"]
         for n, runs in rows:
-            for level in levels:
+            # The question a side by side asks last: when does each reach where Sample Factory ends on the mean?
+            sf_final = _mean([r["sf"].get("reward_last") for r in runs])
+            named = [(f"{level:g}", level) for level in levels]
+            named += [] if sf_final is None else [(f"SF's final mean, {sf_final:.2f}", sf_final)]
+            for name, level in named:
                 sf_at = [frames_to_reach(sf_points(r["sf"]), level) for r in runs]
                 our_at = [frames_to_reach(our_points(r["ours"]), level) for r in runs]
                 cells = [", ".join("never" if f is None else f"{f:,.0f}" for f in at) for at in (sf_at, our_at)]
-                table.append(f"| {n} | {level:g} | {cells[0]} | {_band(sf_at)} | {cells[1]} | {_band(our_at)} |")
+                table.append(f"| {n} | {name} | {cells[0]} | {_band(sf_at)} | {cells[1]} | {_band(our_at)} |")
         table.append("")
     table += [f"- asyncrl, {n} envs, seed {r['seed']}, where the time went: {r['ours']['time_breakdown']}"
               for n, runs in rows for r in runs]
     if args.curves:
-        draw_curves(rows, args.env, args.curves)
+        draw_curves(rows, args.env, args.curves, args.reference)
         table += ["", f"Learning curves: `{args.curves}`."]
     print("\n".join(table))
     if args.record:
-        append(f"{args.env} side by side, asyncrl vs Sample Factory 2.1.1, {args.frames:,} frames per run, "
-               f"seeds {seeds}",
-               "\n".join(table))
+        what = ("asyncrl alone (Sample Factory 2.1.1 has no spec for it)" if args.without_sf
+                else "side by side, asyncrl vs Sample Factory 2.1.1")
+        append(f"{args.env} {what}, {args.frames:,} frames per run, seeds {seeds}", "\n".join(table))
 
 
 if __name__ == "__main__":
