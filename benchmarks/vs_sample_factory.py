@@ -213,6 +213,11 @@ def _band(xs: list[float | None], fmt: str = ",.0f") -> str:
     return f"{_num(_mean(xs), fmt)} ({_num(min(xs), fmt)}..{_num(max(xs), fmt)})"
 
 
+def _times(cell: str) -> str:
+    """A ratio cell: ``1.35x``, or n/a where a system did not run."""
+    return cell if cell == "n/a" else f"{cell}x"
+
+
 def _gib(n: float | None) -> str:
     return "n/a" if not n else f"{n / 2**30:.2f}"
 
@@ -289,7 +294,7 @@ def main() -> None:
         table.append(
             f"| {n} | {_band([f.get('fps_mean_overall') for f in sf])} / {_band([f.get('fps_wall') for f in sf])} | "
             f"{_band([o['fps_after_startup'] for o in ours])} / {_band([o['fps_wall'] for o in ours])} | "
-            f"{_band(ratio, '.2f')}x | "
+            f"{_times(_band(ratio, '.2f'))} | "
             f"{_gib(_mean([f.get('peak_pss_bytes') for f in sf]))} / {_gib(_mean([o['peak_pss_bytes'] for o in ours]))} | "
             f"{_gib(_mean([f.get('peak_rss_bytes') for f in sf]))} / {_gib(_mean([o['peak_rss_bytes'] for o in ours]))} | "
             f"{_band([f.get('reward_last') for f in sf], '.2f')} / {_band([o['reward_last'] for o in ours], '.2f')} |")
