@@ -312,6 +312,7 @@ def main() -> None:
                 sf_at = [frames_to_reach(sf_points(r["sf"]), level) for r in runs]
                 our_at = [frames_to_reach(our_points(r["ours"]), level) for r in runs]
                 cells = [", ".join("never" if f is None else f"{f:,.0f}" for f in at) for at in (sf_at, our_at)]
+                cells[0] = "n/a" if args.without_sf else cells[0]
                 table.append(f"| {n} | {name} | {cells[0]} | {_band(sf_at)} | {cells[1]} | {_band(our_at)} |")
         table.append("")
     table += [f"- asyncrl, {n} envs, seed {r['seed']}, where the time went: {r['ours']['time_breakdown']}"
@@ -321,7 +322,7 @@ def main() -> None:
         table += ["", f"Learning curves: `{args.curves}`."]
     print("\n".join(table))
     if args.record:
-        what = ("asyncrl alone (Sample Factory 2.1.1 has no spec for it)" if args.without_sf
+        what = ("asyncrl alone (--without-sf)" if args.without_sf
                 else "side by side, asyncrl vs Sample Factory 2.1.1")
         append(f"{args.env} {what}, {args.frames:,} frames per run, seeds {seeds}", "\n".join(table))
 
