@@ -187,6 +187,7 @@ def draw_curves(rows: list, env: str, path: Path, reference: bool = True) -> Non
                            label="Sample Factory resumed (its window restarts)" if i == 0 else None)
         if reference and env in REFERENCES:
             low, high = REFERENCES[env]
+            # A card range of one value (my_way_home) would be a band of zero height: widen it to a visible line.
             ax.axhspan(low, high + 1e-3 * max(abs(high), 1.0), color="0.5", alpha=0.35, linewidth=0,
                        label="Sample Factory at 500M frames (model cards, paper seeds)")
         ax.set_title(f"{env}, {n} envs")
@@ -307,12 +308,15 @@ def main() -> None:
             # The question a side by side asks last: when does each reach where Sample Factory ends on the mean?
             sf_final = _mean([r["sf"].get("reward_last") for r in runs])
             named = [(f"{level:g}", level) for level in levels]
-            named += [] if sf_final is None else [(f"SF's final mean, {sf_final:.2f}", sf_final)]
+            if sf_final is not None:
+                named.append((f"SF's final mean, {sf_final:.2f}", sf_final))
+            curves = {"sf": [sf_points(r["sf"]) for r in runs], "ours": [our_points(r["ours"]) for r in runs]}
             for name, level in named:
-                sf_at = [frames_to_reach(sf_points(r["sf"]), level) for r in runs]
-                our_at = [frames_to_reach(our_points(r["ours"]), level) for r in runs]
-                cells = [", ".join("never" if f is None else f"{f:,.0f}" for f in at) for at in (sf_at, our_at)]
-                cells[0] = "n/a" if args.without_sf else cells[0]
+                sf_at, our_at = ([frames_to_reach(c, level) for c in curves[key]] for key in ("sf", "ours"))
+                # n/a: the system has no curve (did not run); never: its curve stays under the level.
+                cells = [", ".join("n/a" if c is None else "never" if f is None else f"{f:,.0f}"
+                                   for c, f in zip(curves[key], at, strict=True))
+                         for key, at in (("sf", sf_at), ("ours", our_at))]
                 table.append(f"| {n} | {name} | {cells[0]} | {_band(sf_at)} | {cells[1]} | {_band(our_at)} |")
         table.append("")
     table += [f"- asyncrl, {n} envs, seed {r['seed']}, where the time went: {r['ours']['time_breakdown']}"
