@@ -1,22 +1,27 @@
-"""The learner alone on doom_basic batches: samples/s of `Learner.train` for a few variants, one after the other.
+"""The learner alone on an experiment's batches: samples/s of `Learner.train` for a few variants, one after the other.
 
-    python benchmarks/learner_step.py [--seconds 15] [--threads 1] [--record]
+    python benchmarks/learner_step.py [--experiment doom_basic] [--batch N] [--seconds 15] [--threads 1]
+                                      [--compile] [--record]
 
-Variants: float32 and bfloat16 (`runtime.precision`), each also with `torch.compile` on the encoder (compile
-time reported apart). Batches are synthetic (random frames, 1024 samples, rollout 32) and the model is
-`experiment=doom_basic`'s; the figure is Sample Factory's cost of a training sample, the largest of the three
-(env, inference, training) on a CPU.
+Variants: float32, and bfloat16 (`runtime.precision`) where this CPU computes it natively; torch's CPU
+allocations backed by transparent huge pages (`THP_MEM_ALLOC_ENABLE`, on by default since asyncrl sets it) or
+not; with `--compile`, also `torch.compile` on the encoder (compile time reported apart). Each variant runs in a
+fresh process: torch reads the huge-page setting once per process, and no variant inherits another's heap.
+Batches are synthetic (random frames, rollout 32) and the model is the experiment's; the figure is Sample
+Factory's cost of a training sample, the largest of the three (env, inference, training) on a CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -24,7 +29,8 @@ from _record import append  # noqa: E402
 
 from asyncrl.config.loader import load_config  # noqa: E402
 from asyncrl.data import Trajectory  # noqa: E402
-from asyncrl.env_api.factory import probe_spaces
+from asyncrl.env_api.factory import probe_spaces  # noqa: E402
+from asyncrl.hardware import native_bf16  # noqa: E402
 from asyncrl.runtime.builders import build_learner  # noqa: E402
 
 
@@ -38,9 +44,17 @@ def synthetic_batch(cfg, spaces, state_size: int) -> Trajectory:
                       np.zeros((b, state_size), np.float32))
 
 
-def measure(precision: str, compiled: bool, seconds: float) -> tuple[float, float]:
+def overrides(args: argparse.Namespace, precision: str) -> list[str]:
+    batch = [f"algo.batch_size={args.batch}"] if args.batch else []
+    return [f"experiment={args.experiment}", f"runtime.precision={precision}", *batch]
+
+
+def measure(args: argparse.Namespace, precision: str, compiled: bool) -> tuple[float, float]:
     """(samples/s, seconds of the first two steps: start-up and, compiled, the compilation)."""
-    cfg = load_config(["experiment=doom_basic", f"runtime.precision={precision}"])
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cfg = load_config(overrides(args, precision))
     spaces = probe_spaces(cfg.env)
     learner = build_learner(cfg, spaces)
     if compiled:
@@ -51,32 +65,53 @@ def measure(precision: str, compiled: bool, seconds: float) -> tuple[float, floa
     learner.train([batch])
     warmup = time.perf_counter() - start
     steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    while time.perf_counter() - start < args.seconds:
         learner.train([batch])
         steps += batch.num_steps
     return steps / (time.perf_counter() - start), warmup
 
 
+def measure_in_fresh_process(precision: str, compiled: bool, huge_pages: bool) -> tuple[float, float]:
+    """``measure`` in a child process whose torch allocator has huge pages on or off."""
+    env = os.environ | {"THP_MEM_ALLOC_ENABLE": "1" if huge_pages else "0"}
+    cmd = [sys.executable, __file__, *sys.argv[1:], "--one", json.dumps([precision, compiled])]
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    rate, warmup = json.loads(out.strip().splitlines()[-1])
+    return rate, warmup
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="doom_basic")
+    parser.add_argument("--batch", type=int, default=None, help="algo.batch_size (default: the experiment's)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile on the encoder")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: [precision, compiled] in this process
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.one:
+        print(json.dumps(measure(args, *json.loads(args.one))))
+        return
+    precisions = ["fp32", "bf16"] if native_bf16("cpu") else ["fp32"]
     rows = []
-    for precision in ("fp32", "bf16"):
-        for compiled in (False, True):
-            rate, warmup = measure(precision, compiled, args.seconds)
-            rows.append((precision, compiled, rate, warmup))
-            print(rows[-1], flush=True)
-    table = [f"Batch 1024 (rollout 32), {args.threads} torch thread(s).", "",
-             "| precision | torch.compile (encoder) | samples/s | frames/s equivalent | first two steps, s |",
-             "|---|---|---|---|---|"]
-    table += [f"| {p} | {'yes' if c else 'no'} | {r:,.0f} | {4 * r:,.0f} | {w:.1f} |" for p, c, r, w in rows]
+    for precision in precisions:
+        for compiled in (False, True) if args.compile else (False,):
+            for huge_pages in (False, True):
+                rate, warmup = measure_in_fresh_process(precision, compiled, huge_pages)
+                rows.append((precision, compiled, huge_pages, rate, warmup))
+                print(rows[-1], flush=True)
+    cfg = load_config(overrides(args, "fp32"))
+    table = [f"`experiment={args.experiment}`, batch {cfg.algo.batch_size} (rollout {cfg.algo.rollout}), "
+             f"{args.threads} torch thread(s), {args.seconds:g} s per variant, each in a fresh process.", "",
+             "| precision | torch.compile (encoder) | huge pages | samples/s | frames/s equivalent | first two steps, s |",
+             "|---|---|---|---|---|---|"]
+    skip = cfg.env.frameskip
+    table += [f"| {p} | {'yes' if c else 'no'} | {'on' if h else 'off'} | {r:,.0f} | {skip * r:,.0f} | {w:.1f} |"
+              for p, c, h, r, w in rows]
     print("\n".join(table))
     if args.record:
-        append("Learner alone, doom_basic batches", "\n".join(table))
+        append(f"Learner alone, {args.experiment} batches", "\n".join(table))
 
 
 if __name__ == "__main__":

@@ -220,6 +220,7 @@ def run_sample_factory(
     venv: str | os.PathLike = ".sf_venv",
     timeout_s: float | None = None,
     interval_s: float = 0.5,
+    huge_pages: bool = False,
     resume: bool = False,
 ) -> dict:
     """Run one SF training to `frames` frames; return its figures (see `parse_sf_log`) plus
@@ -231,7 +232,9 @@ def run_sample_factory(
     `returncode`, `timed_out`, `cmd`, `log` (the captured output, kept in the experiment dir).
     `experiment_dir=None` uses a temporary directory that is removed afterwards. `resume`: continue the
     experiment in `experiment_dir` from its latest checkpoint (SF restores its frame count), appending to
-    the kept log; the figures returned are this invocation's."""
+    the kept log; the figures returned are this invocation's. `huge_pages`: give SF's torch the transparent huge
+    pages asyncrl turns on for itself (`THP_MEM_ALLOC_ENABLE=1`); off, SF runs as its users run it, whatever this
+    process (which imported asyncrl, and so has the variable set) holds."""
     venv_path = ensure_sf_venv(venv)
     with tempfile.TemporaryDirectory(prefix="sf_bench_") as tmp:
         train_dir = Path(experiment_dir) if experiment_dir is not None else Path(tmp)
@@ -243,7 +246,8 @@ def run_sample_factory(
         lines: list[str] = []
         # SF 2.1.1 calls torch.load() without weights_only, and torch >= 2.6 then refuses SF's own checkpoints
         # (numpy scalars in them): SF logs "Could not load from checkpoint" and silently trains from scratch.
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", WANDB_MODE="disabled", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", WANDB_MODE="disabled", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+                         THP_MEM_ALLOC_ENABLE="1" if huge_pages else "0")
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=child_env, start_new_session=True)  # fmt: skip

@@ -1,5 +1,9 @@
 """Precision decided from what the machine computes natively: no test here depends on this machine's CPU."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from asyncrl.config.loader import load_config
@@ -63,3 +67,41 @@ def test_inference_is_batched_on_a_gpu_and_a_copy_per_sampler_on_cpus():
     cfg = load_config(["env=cartpole"])
     assert cfg.runtime.inference == "auto"
     assert with_hardware_defaults(cfg, "cpu")[0].runtime.inference == "local"
+
+
+_HUGE_PAGES_PROBE = """
+import os, sys
+import asyncrl, torch
+
+def huge_kb():
+    with open("/proc/self/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("AnonHugePages"))
+
+before = huge_kb()
+x = torch.ones(64 << 18)  # 64 MB, first-touched
+print(os.environ["THP_MEM_ALLOC_ENABLE"], huge_kb() - before)
+"""
+
+
+def _thp_mode() -> str | None:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _probe_huge_pages(setting: str | None) -> tuple[str, int]:
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if setting is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = setting
+    out = subprocess.run([sys.executable, "-c", _HUGE_PAGES_PROBE], env=env, capture_output=True, text=True, check=True)
+    value, huge_kb = out.stdout.split()
+    return value, int(huge_kb)
+
+
+def test_importing_asyncrl_backs_torchs_large_allocations_with_huge_pages_unless_the_user_said_no():
+    on, off = _probe_huge_pages(None), _probe_huge_pages("0")
+    assert on[0] == "1" and off[0] == "0"  # set before torch's first allocation; a user's own setting wins
+    if _thp_mode() == "madvise":  # "always" backs both alike, "never" neither: nothing to tell apart there
+        assert on[1] >= 2048 and off[1] < on[1], (on, off)
