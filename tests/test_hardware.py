@@ -70,7 +70,7 @@ def test_inference_is_batched_on_a_gpu_and_a_copy_per_sampler_on_cpus():
 
 
 _HUGE_PAGES_PROBE = """
-import os, sys
+import os
 import asyncrl, torch
 
 def huge_kb():
