@@ -76,8 +76,7 @@ def measure_in_fresh_process(precision: str, compiled: bool, huge_pages: bool) -
     env = os.environ | {"THP_MEM_ALLOC_ENABLE": "1" if huge_pages else "0"}
     cmd = [sys.executable, __file__, *sys.argv[1:], "--one", json.dumps([precision, compiled])]
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-    rate, warmup = json.loads(out.strip().splitlines()[-1])
-    return rate, warmup
+    return tuple(json.loads(out.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -104,7 +103,8 @@ def main() -> None:
     cfg = load_config(overrides(args, "fp32"))
     table = [f"`experiment={args.experiment}`, batch {cfg.algo.batch_size} (rollout {cfg.algo.rollout}), "
              f"{args.threads} torch thread(s), {args.seconds:g} s per variant, each in a fresh process.", "",
-             "| precision | torch.compile (encoder) | huge pages | samples/s | frames/s equivalent | first two steps, s |",
+             "| precision | torch.compile (encoder) | huge pages | samples/s | frames/s equivalent "
+             "| first two steps, s |",
              "|---|---|---|---|---|---|"]
     skip = cfg.env.frameskip
     table += [f"| {p} | {'yes' if c else 'no'} | {'on' if h else 'off'} | {r:,.0f} | {skip * r:,.0f} | {w:.1f} |"

@@ -268,7 +268,8 @@ def main() -> None:
             if not args.without_sf:
                 sf = run_sample_factory(env=args.env, num_workers=WORKERS, envs_per_worker=n // WORKERS,
                                         frames=args.frames, batch_size=batch, batched_sampling=args.sf_batched,
-                                        huge_pages=args.sf_huge_pages, timeout_s=args.timeout, extra_args=[f"--seed={seed}"],
+                                        huge_pages=args.sf_huge_pages, timeout_s=args.timeout,
+                                        extra_args=[f"--seed={seed}"],
                                         experiment_dir=None if keep is None else keep / f"sf_{tag}")
                 print(f"SF {n} envs seed {seed}: "
                       f"{json.dumps({k: v for k, v in sf.items() if k not in ('log_tail', 'curve')})}", flush=True)
@@ -284,8 +285,9 @@ def main() -> None:
     table = [f"{args.env}, frames per run: {args.frames:,}, seeds {seeds} (each figure: mean (min..max) over "
              f"seeds). Both systems: conv+FC512+GRU512 on 3x72x128, rollout "
              f"32, batch {batch}, CPU only. SF: {WORKERS} workers x envs/{WORKERS}, "
-             f"{'with' if args.sf_batched else 'without'} batched sampling"
-             f"{', with' if args.sf_huge_pages else ', without'} huge pages (THP_MEM_ALLOC_ENABLE). asyncrl: `{' '.join(recipe(args.env))}`, "
+             f"{'with' if args.sf_batched else 'without'} batched sampling, "
+             f"{'with' if args.sf_huge_pages else 'without'} huge pages (THP_MEM_ALLOC_ENABLE). "
+             f"asyncrl: `{' '.join(recipe(args.env))}`, "
              f"{args.samplers} sampler(s) x envs/{args.samplers}, extra overrides: {' '.join(args.ours) or 'none'}.",
              "",
              "| envs | SF frames/s (after start-up / whole) | asyncrl frames/s (after start-up / whole) | ratio | "
